@@ -1,0 +1,30 @@
+# agentcage: `make test` runs every check and test; `make demo` runs a cage end to end with podman.
+.PHONY: test lint typecheck crd demo images unit deps
+
+test: node_modules
+	@bash scripts/run-tests.sh
+
+unit: node_modules
+	npx mocha 'test/unit/**/*.test.ts'
+
+lint: node_modules
+	npx eslint . && npx prettier --check .
+
+typecheck: node_modules
+	npx tsc --noEmit
+
+crd: node_modules
+	npx agentcage crd > crds/agentcage.io_cages.yaml
+
+node_modules: package-lock.json
+	npm ci
+	@touch node_modules
+
+deps:
+	bash scripts/install-system-deps.sh
+
+images: node_modules
+	bash scripts/build-images.sh
+
+demo: node_modules
+	bash scripts/demo.sh
