@@ -64,7 +64,8 @@ export const PortSchema = z.strictObject({
   containerPort: port,
   hostPort: port.optional(),
   // Published to loopback only unless the user says otherwise, and says it twice (allowAllInterfaces).
-  hostIP: z.string().default('127.0.0.1'),
+  // maxLength bounds the CEL rule's cost estimate on the API server (an unbounded string is costed at 3 MB).
+  hostIP: z.string().max(45, 'hostIP is an IP address such as "127.0.0.1"').default('127.0.0.1'),
   allowAllInterfaces: z.boolean().default(false),
   protocol: z.enum(['TCP', 'UDP']).default('TCP'),
 });
