@@ -11,7 +11,11 @@ const cage = (name: string, spec: Record<string, unknown> = { agent: { image: 'b
   metadata: { name, namespace: 'ns1' },
   spec,
 });
-const cm = (name: string, data: Record<string, string>, extra: Partial<KubeObject['metadata']> = {}): KubeObject => ({
+const cm = (
+  name: string,
+  data: Record<string, string>,
+  extra: Partial<KubeObject['metadata']> = {},
+): KubeObject => ({
   apiVersion: 'v1',
   kind: 'ConfigMap',
   metadata: { name, namespace: 'ns1', ...extra },
@@ -43,9 +47,17 @@ describe('operator/kube in-memory API store', () => {
     assert.deepEqual((await s.get(CAGES, 'ns1', 'a'))!.spec, { agent: { image: 'busybox' } });
 
     const v1 = (await s.get(CAGES, 'ns1', 'a'))!;
-    const v2 = await s.update(CAGES, { ...v1, spec: { agent: { image: 'alpine' } } }, { fieldManager: 'kubectl' });
+    const v2 = await s.update(
+      CAGES,
+      { ...v1, spec: { agent: { image: 'alpine' } } },
+      { fieldManager: 'kubectl' },
+    );
     assert.ok(Number(v2.metadata.resourceVersion) > Number(v1.metadata.resourceVersion));
-    await rejects(s.update(CAGES, { ...v1, spec: { agent: { image: 'x' } } }, { fieldManager: 'kubectl' }), 409, 'Conflict');
+    await rejects(
+      s.update(CAGES, { ...v1, spec: { agent: { image: 'x' } } }, { fieldManager: 'kubectl' }),
+      409,
+      'Conflict',
+    );
     await rejects(s.create(CAGES, cage('a'), { fieldManager: 'kubectl' }), 409, 'AlreadyExists');
     await rejects(s.delete(CAGES, 'ns1', 'nope'), 404, 'NotFound');
     assert.equal(await s.get(CAGES, 'ns1', 'nope'), undefined);
@@ -55,7 +67,11 @@ describe('operator/kube in-memory API store', () => {
     const s = new MemoryApiServer();
     await s.create(CAGES, cage('a'), { fieldManager: 'kubectl' });
     let c = (await s.get(CAGES, 'ns1', 'a'))!;
-    c = await s.update(CAGES, { ...c, metadata: { ...c.metadata, labels: { team: 'x' } } }, { fieldManager: 'kubectl' });
+    c = await s.update(
+      CAGES,
+      { ...c, metadata: { ...c.metadata, labels: { team: 'x' } } },
+      { fieldManager: 'kubectl' },
+    );
     assert.equal(c.metadata.generation, 1, 'a label is not a spec change');
     c = await s.patchStatus(CAGES, 'ns1', 'a', { phase: 'Ready' }, { fieldManager: 'agentcage' });
     assert.equal(c.metadata.generation, 1, 'a status write is not a spec change');
@@ -67,7 +83,13 @@ describe('operator/kube in-memory API store', () => {
     assert.equal(c.metadata.generation, 2);
     // The status patch is a merge patch guarded by resourceVersion when one is given.
     await rejects(
-      s.patchStatus(CAGES, 'ns1', 'a', { phase: 'Pending' }, { fieldManager: 'agentcage', resourceVersion: '1' }),
+      s.patchStatus(
+        CAGES,
+        'ns1',
+        'a',
+        { phase: 'Pending' },
+        { fieldManager: 'agentcage', resourceVersion: '1' },
+      ),
       409,
       'Conflict',
     );
@@ -80,7 +102,13 @@ describe('operator/kube in-memory API store', () => {
       { ...cage('a'), metadata: { name: 'a', namespace: 'ns1', finalizers: ['agentcage.io/cleanup'] } },
       { fieldManager: 'kubectl' },
     );
-    const ref = { apiVersion: owner.apiVersion, kind: 'Cage', name: 'a', uid: owner.metadata.uid!, controller: true };
+    const ref = {
+      apiVersion: owner.apiVersion,
+      kind: 'Cage',
+      name: 'a',
+      uid: owner.metadata.uid!,
+      controller: true,
+    };
     await s.create(CONFIGMAPS, cm('a-policy', { k: 'v' }, { ownerReferences: [ref] }), { fieldManager: 'x' });
     const other = await s.create(CONFIGMAPS, cm('other', {}), { fieldManager: 'x' });
     const otherRef = { apiVersion: 'v1', kind: 'ConfigMap', name: 'other', uid: other.metadata.uid! };
@@ -103,7 +131,11 @@ describe('operator/kube in-memory API store', () => {
       resourceVersion: terminating.metadata.resourceVersion!,
     });
     assert.equal(await s.get(CAGES, 'ns1', 'a'), undefined);
-    assert.equal(await s.get(CONFIGMAPS, 'ns1', 'a-policy'), undefined, 'the sole-owner dependent is collected');
+    assert.equal(
+      await s.get(CONFIGMAPS, 'ns1', 'a-policy'),
+      undefined,
+      'the sole-owner dependent is collected',
+    );
     const shared = (await s.get(CONFIGMAPS, 'ns1', 'shared'))!;
     assert.deepEqual(
       shared.metadata.ownerReferences?.map((r) => r.name),
@@ -124,7 +156,10 @@ describe('operator/kube in-memory API store', () => {
   describe('server-side apply', () => {
     it('creates, owns what it sends and drops what it stops sending', async () => {
       const s = new MemoryApiServer();
-      const a = await s.apply(CONFIGMAPS, cm('c', { one: '1', two: '2' }), { fieldManager: 'agentcage', force: true });
+      const a = await s.apply(CONFIGMAPS, cm('c', { one: '1', two: '2' }), {
+        fieldManager: 'agentcage',
+        force: true,
+      });
       assert.deepEqual(a.data, { one: '1', two: '2' });
       const mf = a.metadata.managedFields!;
       assert.equal(mf.length, 1);
@@ -142,7 +177,11 @@ describe('operator/kube in-memory API store', () => {
       const s = new MemoryApiServer();
       await s.apply(CONFIGMAPS, cm('c', { key: 'ours' }), { fieldManager: 'agentcage', force: true });
       const live = (await s.get(CONFIGMAPS, 'ns1', 'c'))!;
-      await s.update(CONFIGMAPS, { ...live, data: { key: 'edited', extra: 'theirs' } }, { fieldManager: 'kubectl-edit' });
+      await s.update(
+        CONFIGMAPS,
+        { ...live, data: { key: 'edited', extra: 'theirs' } },
+        { fieldManager: 'kubectl-edit' },
+      );
       const err = await rejects(
         s.apply(CONFIGMAPS, cm('c', { key: 'ours' }), { fieldManager: 'agentcage', force: false }),
         409,
@@ -150,9 +189,15 @@ describe('operator/kube in-memory API store', () => {
       );
       assert.match(err.message, /conflict with "kubectl-edit".*\.data\.key/s);
       assert.equal(err.status.details?.causes?.[0].field, '.data.key');
-      assert.equal((await s.get(CONFIGMAPS, 'ns1', 'c'))!.data!.toString(), { key: 'edited', extra: 'theirs' }.toString());
+      assert.equal(
+        (await s.get(CONFIGMAPS, 'ns1', 'c'))!.data!.toString(),
+        { key: 'edited', extra: 'theirs' }.toString(),
+      );
 
-      const forced = await s.apply(CONFIGMAPS, cm('c', { key: 'ours' }), { fieldManager: 'agentcage', force: true });
+      const forced = await s.apply(CONFIGMAPS, cm('c', { key: 'ours' }), {
+        fieldManager: 'agentcage',
+        force: true,
+      });
       assert.deepEqual(forced.data, { key: 'ours', extra: 'theirs' }, "the other manager's own field stays");
       const edit = forced.metadata.managedFields!.find((m) => m.manager === 'kubectl-edit')!;
       assert.deepEqual(edit.fieldsV1, { 'f:data': { 'f:extra': {} } }, 'key moved to agentcage');
@@ -182,7 +227,11 @@ describe('operator/kube in-memory API store', () => {
         ]),
         { fieldManager: 'agentcage', force: true },
       );
-      assert.match(String((first.spec as { clusterIP?: string }).clusterIP), /^10\.96\.\d+\.\d+$/, 'clusterIP allocated');
+      assert.match(
+        String((first.spec as { clusterIP?: string }).clusterIP),
+        /^10\.96\.\d+\.\d+$/,
+        'clusterIP allocated',
+      );
       const second = await s.apply(SERVICES, dep([{ name: 'dns', port: 5353 }]), {
         fieldManager: 'agentcage',
         force: true,
@@ -198,7 +247,9 @@ describe('operator/kube in-memory API store', () => {
       const s = new MemoryApiServer();
       const listed = await s.list(CONFIGMAPS, 'ns1');
       const seen: WatchEvent[] = [];
-      const w = await s.watch(CONFIGMAPS, 'ns1', { resourceVersion: listed.resourceVersion }, (e) => seen.push(e));
+      const w = await s.watch(CONFIGMAPS, 'ns1', { resourceVersion: listed.resourceVersion }, (e) =>
+        seen.push(e),
+      );
       await s.create(CONFIGMAPS, cm('a', {}), { fieldManager: 'x' });
       const b = await s.create(CONFIGMAPS, cm('b', {}), { fieldManager: 'x' });
       await s.delete(CONFIGMAPS, 'ns1', 'a');
@@ -236,13 +287,24 @@ describe('operator/kube in-memory API store', () => {
       await s.watch(
         CONFIGMAPS,
         undefined,
-        { resourceVersion: s.currentResourceVersion(), allowWatchBookmarks: true, labelSelector: 'app=agentcage' },
-        (e) => seen.push(`${e.type} ${(e.object as KubeObject).metadata.name || e.object.metadata.resourceVersion}`),
+        {
+          resourceVersion: s.currentResourceVersion(),
+          allowWatchBookmarks: true,
+          labelSelector: 'app=agentcage',
+        },
+        (e) =>
+          seen.push(
+            `${e.type} ${(e.object as KubeObject).metadata.name || e.object.metadata.resourceVersion}`,
+          ),
       );
       const x = await s.create(CONFIGMAPS, cm('x', {}), { fieldManager: 'x' });
-      const y = await s.update(CONFIGMAPS, { ...x, metadata: { ...x.metadata, labels: { app: 'agentcage' } } }, {
-        fieldManager: 'x',
-      });
+      const y = await s.update(
+        CONFIGMAPS,
+        { ...x, metadata: { ...x.metadata, labels: { app: 'agentcage' } } },
+        {
+          fieldManager: 'x',
+        },
+      );
       await s.update(CONFIGMAPS, { ...y, metadata: { ...y.metadata, labels: {} } }, { fieldManager: 'x' });
       s.sendBookmarks();
       await settle();
