@@ -1,0 +1,405 @@
+// The secret formats the detectors know, each with the domains where it legitimately goes.
+// `anchors` are literals every match contains: the scanner runs a pattern's regex only near them,
+// so a body without any anchor costs one literal search, not one regex run per pattern.
+import type { Severity } from './types.ts';
+
+export interface SecretPattern {
+  name: string;
+  /** What it is, for reasons: "an AWS access key id". */
+  title: string;
+  /** Global regex. Group 1, when present, is the secret part (else the whole match). */
+  regex: RegExp;
+  /** Case-sensitive literals every match contains; empty means "no literal: scan everywhere". */
+  anchors: string[];
+  /** How far a match may start before an anchor and end after it (characters). */
+  reach: number;
+  allowedDomains: string[];
+  severity: Severity;
+  action: 'block' | 'flag';
+  /** Extra check on a candidate match (group 1 or whole), false = not a finding. */
+  verify?: (secret: string) => boolean;
+}
+
+// Left and right edges: a token does not start or end in the middle of a longer word.
+const L = '(?<![A-Za-z0-9_-])';
+const R = '(?![A-Za-z0-9_-])';
+const re = (src: string, flags = '') => new RegExp(src, 'g' + flags);
+
+const caseVariants = (...words: string[]) =>
+  words.flatMap((w) => [w, w.toUpperCase(), w[0].toUpperCase() + w.slice(1)]);
+
+const PLACEHOLDER_SHAPE = /agentcage-ph-[0-9a-f]{32}/;
+const DUMMY_VALUE =
+  /^(?:\*+|x+|\.+|null|none|true|false|undefined|password|changeme|example|redacted|secret|<[^>]*>|\$\{[^}]*\}|\{\{[^}]*\}\}|%[A-Za-z_]+%?|\$[A-Za-z_]+)$/i;
+
+function plausiblePassword(v: string): boolean {
+  return !PLACEHOLDER_SHAPE.test(v) && !DUMMY_VALUE.test(v);
+}
+
+function decodesToUserPass(b64: string): boolean {
+  const s = Buffer.from(b64, 'base64').toString('latin1');
+  const i = s.indexOf(':');
+  if (i < 1 || i === s.length - 1) return false;
+  if (!/^[\x20-\x7e]+$/.test(s)) return false;
+  return plausiblePassword(s.slice(i + 1));
+}
+
+/** A Discord token's first part is the base64 of the bot's numeric user id. */
+function discordId(token: string): boolean {
+  const first = token.slice(0, token.indexOf('.'));
+  return /^[0-9]{15,21}$/.test(Buffer.from(first, 'base64').toString('latin1'));
+}
+
+function jwtHeader(token: string): boolean {
+  const head = Buffer.from(token.slice(0, token.indexOf('.')), 'base64url').toString('latin1');
+  return /^\s*\{[\s\S]*"(?:alg|typ|kid)"/.test(head);
+}
+
+function mixedCharacters(v: string): boolean {
+  return /[0-9]/.test(v) && /[a-z]/.test(v) && /[A-Z]/.test(v);
+}
+
+export const BUILTIN_PATTERNS: SecretPattern[] = [
+  {
+    name: 'anthropic',
+    title: 'an Anthropic API key',
+    regex: re(`${L}sk-ant-(?:api|admin|oat|ort|sid)[0-9]{2}-[A-Za-z0-9_-]{80,120}${R}`),
+    anchors: ['sk-ant-'],
+    reach: 140,
+    allowedDomains: ['anthropic.com'],
+    severity: 'critical',
+    action: 'block',
+  },
+  {
+    name: 'openrouter',
+    title: 'an OpenRouter API key',
+    regex: re(`${L}sk-or-v1-[a-f0-9]{64}${R}`),
+    anchors: ['sk-or-'],
+    reach: 80,
+    allowedDomains: ['openrouter.ai'],
+    severity: 'critical',
+    action: 'block',
+  },
+  {
+    name: 'openai',
+    title: 'an OpenAI API key',
+    regex: re(
+      `${L}sk-(?:(?:proj|svcacct|admin|None)-[A-Za-z0-9_-]{40,200}|[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20}|[A-Za-z0-9]{48})${R}`,
+    ),
+    anchors: ['sk-'],
+    reach: 220,
+    allowedDomains: ['openai.com'],
+    severity: 'critical',
+    action: 'block',
+  },
+  {
+    name: 'perplexity',
+    title: 'a Perplexity API key',
+    regex: re(`${L}pplx-[A-Za-z0-9]{40,64}${R}`),
+    anchors: ['pplx-'],
+    reach: 72,
+    allowedDomains: ['perplexity.ai'],
+    severity: 'critical',
+    action: 'block',
+  },
+  {
+    name: 'aws-access-key-id',
+    title: 'an AWS access key id',
+    regex: re(`(?<![A-Za-z0-9])(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}(?![A-Za-z0-9])`),
+    anchors: ['AKIA', 'ASIA', 'ABIA', 'ACCA'],
+    reach: 24,
+    allowedDomains: ['amazonaws.com', 'amazonaws.com.cn', 'aws.amazon.com', 'api.aws'],
+    severity: 'high',
+    action: 'block',
+  },
+  {
+    name: 'aws-secret-access-key',
+    title: 'an AWS secret access key',
+    regex: re(
+      `(?:aws_?secret_?access_?key|secret_?access_?key|secretaccesskey|aws_?secret_?key)["']?\\s*[:=]\\s*["']?([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])`,
+      'i',
+    ),
+    anchors: caseVariants('secret_access_key', 'secretaccesskey', 'secretAccessKey', 'secret_key'),
+    reach: 80,
+    allowedDomains: [],
+    severity: 'critical',
+    action: 'block',
+  },
+  {
+    name: 'github-token',
+    title: 'a GitHub token',
+    regex: re(`(?<![A-Za-z0-9_])gh[pousr]_[A-Za-z0-9]{36}(?![A-Za-z0-9_])`),
+    anchors: ['ghp_', 'gho_', 'ghu_', 'ghs_', 'ghr_'],
+    reach: 44,
+    allowedDomains: ['github.com', 'githubusercontent.com', 'ghcr.io'],
+    severity: 'critical',
+    action: 'block',
+  },
+  {
+    name: 'github-fine-grained-token',
+    title: 'a GitHub fine-grained token',
+    regex: re(`${L}github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59}${R}`),
+    anchors: ['github_pat_'],
+    reach: 96,
+    allowedDomains: ['github.com', 'githubusercontent.com', 'ghcr.io'],
+    severity: 'critical',
+    action: 'block',
+  },
+  {
+    name: 'google-api-key',
+    title: 'a Google API key',
+    regex: re(`${L}AIza[0-9A-Za-z_-]{35}${R}`),
+    anchors: ['AIza'],
+    reach: 42,
+    allowedDomains: ['googleapis.com', 'google.com', 'firebaseio.com'],
+    severity: 'high',
+    action: 'block',
+  },
+  {
+    name: 'gcp-service-account',
+    title: 'a GCP service-account key file',
+    regex: re(`"type"\\s*:\\s*"service_account"`),
+    anchors: ['service_account'],
+    reach: 40,
+    allowedDomains: [],
+    severity: 'critical',
+    action: 'block',
+  },
+  {
+    name: 'slack-token',
+    title: 'a Slack token',
+    regex: re(
+      `(?<![A-Za-z0-9])(?:xox[abposre](?:\\.xox[a-z])?-[0-9]{1,16}-[0-9A-Za-z-]{8,250}|xapp-[0-9]-[A-Z0-9]{6,}-[0-9]{6,}-[a-f0-9]{32,})`,
+    ),
+    anchors: ['xoxa-', 'xoxb-', 'xoxp-', 'xoxo-', 'xoxs-', 'xoxr-', 'xoxe', 'xapp-'],
+    reach: 260,
+    allowedDomains: ['slack.com'],
+    severity: 'critical',
+    action: 'block',
+  },
+  {
+    name: 'slack-webhook',
+    title: 'a Slack webhook URL',
+    regex: re(
+      `hooks\\.slack\\.com/(?:services|workflows|triggers)/T[A-Z0-9]{6,}/[A-Z0-9]{6,}/[A-Za-z0-9]{20,}`,
+    ),
+    anchors: ['hooks.slack.com/'],
+    reach: 120,
+    allowedDomains: ['slack.com'],
+    severity: 'high',
+    action: 'block',
+  },
+  {
+    name: 'stripe',
+    title: 'a Stripe secret key',
+    regex: re(
+      `(?<![A-Za-z0-9])(?:(?:sk|rk)_(?:live|test)_[0-9A-Za-z]{24,247}|whsec_[A-Za-z0-9]{32,})(?![A-Za-z0-9])`,
+    ),
+    anchors: ['sk_live_', 'sk_test_', 'rk_live_', 'rk_test_', 'whsec_'],
+    reach: 260,
+    allowedDomains: ['stripe.com'],
+    severity: 'critical',
+    action: 'block',
+  },
+  {
+    name: 'private-key',
+    title: 'a PEM private key',
+    regex: re(`-----BEGIN (?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?-----[^-]{0,200}?[A-Za-z0-9+/]{40}`),
+    anchors: ['-----BEGIN '],
+    reach: 300,
+    allowedDomains: [],
+    severity: 'critical',
+    action: 'block',
+  },
+  {
+    name: 'gitlab-token',
+    title: 'a GitLab token',
+    regex: re(`${L}gl(?:pat|dt|rt|ptt|cbt|oas|soat|ft|imt|agent)-[0-9A-Za-z_-]{20,80}${R}`),
+    anchors: [
+      'glpat-',
+      'gldt-',
+      'glrt-',
+      'glptt-',
+      'glcbt-',
+      'gloas-',
+      'glsoat-',
+      'glft-',
+      'glimt-',
+      'glagent-',
+    ],
+    reach: 96,
+    allowedDomains: ['gitlab.com'],
+    severity: 'critical',
+    action: 'block',
+  },
+  {
+    name: 'huggingface-token',
+    title: 'a Hugging Face token',
+    regex: re(`(?<![A-Za-z0-9_])(?:hf_|api_org_)[A-Za-z0-9]{34}(?![A-Za-z0-9_])`),
+    anchors: ['hf_', 'api_org_'],
+    reach: 44,
+    allowedDomains: ['huggingface.co', 'hf.co'],
+    severity: 'critical',
+    action: 'block',
+    verify: mixedCharacters,
+  },
+  {
+    name: 'databricks-token',
+    title: 'a Databricks token',
+    regex: re(`(?<![A-Za-z0-9])dapi[a-f0-9]{32}(?:-[0-9])?(?![A-Za-z0-9])`),
+    anchors: ['dapi'],
+    reach: 40,
+    allowedDomains: ['databricks.com', 'azuredatabricks.net', 'databricks.net'],
+    severity: 'critical',
+    action: 'block',
+  },
+  {
+    name: 'jwt',
+    title: 'a JSON Web Token',
+    regex: re(`${L}eyJ[A-Za-z0-9_-]{10,}\\.[A-Za-z0-9_-]{10,}\\.[A-Za-z0-9_-]{16,}${R}`),
+    anchors: ['eyJ'],
+    reach: 4096,
+    allowedDomains: [],
+    severity: 'medium',
+    action: 'flag',
+    verify: jwtHeader,
+  },
+  {
+    name: 'brave-search-key',
+    title: 'a Brave Search API key',
+    regex: re(`${L}BSA[A-Za-z0-9_-]{25,37}${R}`),
+    anchors: ['BSA'],
+    reach: 42,
+    allowedDomains: ['brave.com'],
+    severity: 'high',
+    action: 'block',
+    verify: (v) => /[0-9]/.test(v) && /[a-z]/.test(v),
+  },
+  {
+    name: 'telegram-bot-token',
+    title: 'a Telegram bot token',
+    regex: re(`(?<![0-9])[0-9]{8,10}:AA[A-Za-z0-9_-]{33}${R}`),
+    anchors: [':AA'],
+    reach: 40,
+    allowedDomains: ['telegram.org'],
+    severity: 'critical',
+    action: 'block',
+  },
+  {
+    name: 'discord-bot-token',
+    title: 'a Discord bot token',
+    regex: re(`${L}[MNO][A-Za-z0-9_-]{23,27}\\.[A-Za-z0-9_-]{6}\\.[A-Za-z0-9_-]{27,40}${R}`),
+    anchors: [],
+    reach: 80,
+    allowedDomains: ['discord.com', 'discordapp.com'],
+    severity: 'critical',
+    action: 'block',
+    verify: discordId,
+  },
+  {
+    name: 'discord-webhook',
+    title: 'a Discord webhook URL',
+    regex: re(`/api/webhooks/[0-9]{17,20}/[A-Za-z0-9_-]{60,68}${R}`),
+    anchors: ['/api/webhooks/'],
+    reach: 100,
+    allowedDomains: ['discord.com', 'discordapp.com'],
+    severity: 'high',
+    action: 'block',
+  },
+  {
+    name: 'firecrawl',
+    title: 'a Firecrawl API key',
+    regex: re(`${L}fc-[a-f0-9]{32}${R}`),
+    anchors: ['fc-'],
+    reach: 36,
+    allowedDomains: ['firecrawl.dev'],
+    severity: 'high',
+    action: 'block',
+  },
+  {
+    name: 'npm-token',
+    title: 'an npm access token',
+    regex: re(`(?<![A-Za-z0-9_])npm_[A-Za-z0-9]{36}(?![A-Za-z0-9_])`),
+    anchors: ['npm_'],
+    reach: 40,
+    allowedDomains: ['npmjs.org', 'npmjs.com'],
+    severity: 'critical',
+    action: 'block',
+  },
+  {
+    name: 'pypi-token',
+    title: 'a PyPI API token',
+    regex: re(`${L}pypi-(?:AgEIcHlwaS5vcmc|AgENdGVzdC5weXBpLm9yZw)[A-Za-z0-9_-]{50,}`),
+    anchors: ['pypi-Ag'],
+    reach: 400,
+    allowedDomains: ['pypi.org'],
+    severity: 'critical',
+    action: 'block',
+  },
+  {
+    name: 'sendgrid',
+    title: 'a SendGrid API key',
+    regex: re(`${L}SG\\.[A-Za-z0-9_-]{22}\\.[A-Za-z0-9_-]{43}${R}`),
+    anchors: ['SG.'],
+    reach: 72,
+    allowedDomains: ['sendgrid.com', 'sendgrid.net'],
+    severity: 'critical',
+    action: 'block',
+  },
+  {
+    name: 'twilio-api-key',
+    title: 'a Twilio API key',
+    regex: re(`(?<![A-Za-z0-9])SK[0-9a-f]{32}(?![A-Za-z0-9])`),
+    anchors: ['SK'],
+    reach: 36,
+    allowedDomains: ['twilio.com'],
+    severity: 'high',
+    action: 'block',
+  },
+  {
+    name: 'azure-storage-key',
+    title: 'an Azure storage account key',
+    regex: re(`AccountKey=([A-Za-z0-9+/]{80,90}={0,2})`),
+    anchors: ['AccountKey='],
+    reach: 104,
+    allowedDomains: [],
+    severity: 'critical',
+    action: 'block',
+  },
+  {
+    name: 'password-assignment',
+    title: 'a password',
+    regex: re(
+      `(?<![A-Za-z0-9_])(?:password|passwd|passphrase|pwd)["']?\\s*[:=]\\s*["']?([^\\s"'&;,<>{}\\\\]{6,128})`,
+      'i',
+    ),
+    anchors: caseVariants('password', 'passwd', 'passphrase', 'pwd'),
+    reach: 160,
+    allowedDomains: [],
+    severity: 'medium',
+    action: 'flag',
+    verify: plausiblePassword,
+  },
+  {
+    name: 'basic-auth',
+    title: 'HTTP Basic credentials',
+    regex: re(`(?<![A-Za-z0-9_])Basic\\s+([A-Za-z0-9+/]{8,}={0,2})`),
+    anchors: ['Basic '],
+    reach: 300,
+    allowedDomains: [],
+    severity: 'medium',
+    action: 'flag',
+    verify: decodesToUserPass,
+  },
+  {
+    name: 'url-credentials',
+    title: 'credentials in a URL',
+    regex: re(`[a-z][a-z0-9+.-]{1,15}://[^/\\s:@"'<>]{1,64}:([^/\\s@"'<>]{3,128})@[a-z0-9.-]`, 'i'),
+    anchors: ['://'],
+    reach: 240,
+    allowedDomains: [],
+    severity: 'medium',
+    action: 'flag',
+    verify: plausiblePassword,
+  },
+];

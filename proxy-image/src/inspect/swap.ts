@@ -1,0 +1,280 @@
+// The secret swap: outbound, placeholders become real values (only towards the secret's own hosts,
+// only where its injectIn allows); inbound, every real value becomes its placeholder again, so the
+// agent never sees one. Encoded forms of real values (URL, JSON, base64, hex) are redacted too.
+import type { PolicySecret } from '../../../operator/api/policy.ts';
+import { hostMatchesAny } from './domains.ts';
+import { base64Cores } from './encodings.ts';
+import type { HeaderPair } from './types.ts';
+
+export interface StreamRedactor {
+  push(chunk: Buffer): Buffer;
+  end(): Buffer;
+  readonly redacted: ReadonlySet<string>;
+}
+
+export interface SecretSwap {
+  injectHead(
+    host: string,
+    path: string,
+    headers: HeaderPair[],
+  ): { path: string; headers: HeaderPair[]; injected: string[] };
+  injectBody(host: string, body: Buffer): { body: Buffer; injected: string[] };
+  injectFrame(host: string, data: Buffer): { data: Buffer; injected: string[] };
+  redactHeaders(headers: HeaderPair[]): { headers: HeaderPair[]; redacted: string[] };
+  createRedactor(): StreamRedactor;
+  redactFrame(data: Buffer): { data: Buffer; redacted: string[] };
+}
+
+interface Entry {
+  name: string;
+  placeholder: string;
+  value: string;
+  injectTo: string[];
+  injectIn: string[];
+  phBytes: Buffer;
+  valueBytes: Buffer;
+}
+
+/** One replacement the redactor performs: `from` (a form of a real value) -> `to`. */
+interface Rule {
+  name: string;
+  from: Buffer;
+  to: Buffer;
+}
+
+/** Replaces every occurrence of `from` in buf; returns buf itself when there is none. */
+export function replaceAll(buf: Buffer, from: Buffer, to: Buffer): { out: Buffer; count: number } {
+  let at = buf.indexOf(from);
+  if (at < 0) return { out: buf, count: 0 };
+  const parts: Buffer[] = [];
+  let last = 0;
+  let count = 0;
+  while (at >= 0) {
+    parts.push(buf.subarray(last, at), to);
+    last = at + from.length;
+    count++;
+    at = buf.indexOf(from, last);
+  }
+  parts.push(buf.subarray(last));
+  return { out: Buffer.concat(parts), count };
+}
+
+/** Same-length stand-in for an encoded real value: the placeholder's encoding, cut or padded. */
+function sameLength(s: string, len: number, pad: string): string {
+  return s.length >= len ? s.slice(0, len) : s + pad.repeat(len - s.length);
+}
+
+function redactionRules(entries: readonly Entry[]): Rule[] {
+  const rules: Rule[] = [];
+  const add = (name: string, from: string, to: string) => {
+    if (
+      from.length > 0 &&
+      !rules.some((r) => r.from.toString('latin1') === Buffer.from(from).toString('latin1'))
+    )
+      rules.push({ name, from: Buffer.from(from), to: Buffer.from(to) });
+  };
+  for (const e of entries) {
+    add(e.name, e.value, e.placeholder);
+    const url = encodeURIComponent(e.value);
+    add(e.name, url, e.placeholder);
+    add(e.name, url.replace(/%20/g, '+'), e.placeholder);
+    add(
+      e.name,
+      url.replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase()),
+      e.placeholder,
+    );
+    add(e.name, JSON.stringify(e.value).slice(1, -1), e.placeholder);
+    const hex = e.valueBytes.toString('hex');
+    const phHex = e.phBytes.toString('hex');
+    add(e.name, hex, sameLength(phHex, hex.length, '0'));
+    add(e.name, hex.toUpperCase(), sameLength(phHex.toUpperCase(), hex.length, '0'));
+    // base64 at each alignment: swap the characters that depend only on the value for the
+    // placeholder's at the same alignment, so the stream around it still decodes.
+    const cores = base64Cores(e.valueBytes);
+    const phCores = base64Cores(e.phBytes);
+    cores.forEach((core, shift) => {
+      if (core.length < 8) return;
+      const to = sameLength(phCores[shift] ?? '', core.length, 'A');
+      add(e.name, core, to);
+      add(e.name, core.replace(/\+/g, '-').replace(/\//g, '_'), to.replace(/\+/g, '-').replace(/\//g, '_'));
+    });
+  }
+  // Longest first, so a value that contains another is replaced whole.
+  return rules.sort((a, b) => b.from.length - a.from.length);
+}
+
+interface Match {
+  at: number;
+  rule: Rule;
+}
+
+/** Leftmost-longest, non-overlapping matches of the rules that start before `limit`. */
+function findMatches(buf: Buffer, rules: readonly Rule[], limit: number): Match[] {
+  const all: Match[] = [];
+  for (const rule of rules) {
+    for (let at = buf.indexOf(rule.from); at >= 0 && at < limit; at = buf.indexOf(rule.from, at + 1)) {
+      all.push({ at, rule });
+    }
+  }
+  if (all.length <= 1) return all;
+  all.sort((a, b) => a.at - b.at || b.rule.from.length - a.rule.from.length);
+  const picked: Match[] = [];
+  let end = 0;
+  for (const m of all) {
+    if (m.at < end) continue;
+    picked.push(m);
+    end = m.at + m.rule.from.length;
+  }
+  return picked;
+}
+
+function applyMatches(buf: Buffer, matches: readonly Match[], upTo: number, names: Set<string>): Buffer {
+  if (matches.length === 0) return upTo === buf.length ? buf : buf.subarray(0, upTo);
+  const parts: Buffer[] = [];
+  let last = 0;
+  for (const m of matches) {
+    parts.push(buf.subarray(last, m.at), m.rule.to);
+    last = m.at + m.rule.from.length;
+    names.add(m.rule.name);
+  }
+  parts.push(buf.subarray(last, upTo));
+  return Buffer.concat(parts);
+}
+
+export function redactBuffer(buf: Buffer, rules: readonly Rule[], names: Set<string>): Buffer {
+  return applyMatches(buf, findMatches(buf, rules, buf.length), buf.length, names);
+}
+
+class Redactor implements StreamRedactor {
+  private tail: Buffer = Buffer.alloc(0);
+  private readonly names = new Set<string>();
+  constructor(
+    private readonly rules: readonly Rule[],
+    private readonly hold: number,
+  ) {}
+  get redacted(): ReadonlySet<string> {
+    return this.names;
+  }
+  push(chunk: Buffer): Buffer {
+    if (this.rules.length === 0) return chunk;
+    const buf = this.tail.length ? Buffer.concat([this.tail, chunk]) : chunk;
+    // A match starting before `safe` is wholly inside buf; later ones may continue in the next chunk.
+    const safe = buf.length - this.hold;
+    if (safe <= 0) {
+      this.tail = Buffer.from(buf);
+      return Buffer.alloc(0);
+    }
+    const matches = findMatches(buf, this.rules, safe);
+    const last = matches[matches.length - 1];
+    const cut = last ? Math.max(safe, last.at + last.rule.from.length) : safe;
+    const out = applyMatches(buf, matches, cut, this.names);
+    this.tail = Buffer.from(buf.subarray(cut));
+    return out;
+  }
+  end(): Buffer {
+    const out = redactBuffer(this.tail, this.rules, this.names);
+    this.tail = Buffer.alloc(0);
+    return out;
+  }
+}
+
+export function createSwap(
+  secrets: readonly PolicySecret[],
+  values: ReadonlyMap<string, string>,
+): SecretSwap {
+  const entries: Entry[] = [];
+  for (const s of secrets) {
+    const value = values.get(s.name);
+    if (value === undefined || value === '') continue;
+    entries.push({
+      name: s.name,
+      placeholder: s.placeholder,
+      value,
+      injectTo: s.injectTo,
+      injectIn: s.injectIn,
+      phBytes: Buffer.from(s.placeholder),
+      valueBytes: Buffer.from(value),
+    });
+  }
+  const rules = redactionRules(entries);
+  const hold = rules.reduce((m, r) => Math.max(m, r.from.length), 0) - 1;
+  const forHost = (host: string, where: string) =>
+    entries.filter((e) => e.injectIn.includes(where) && hostMatchesAny(host, e.injectTo));
+
+  function injectBytes(host: string, data: Buffer, where: string): { data: Buffer; injected: string[] } {
+    const injected: string[] = [];
+    let out = data;
+    for (const e of forHost(host, where)) {
+      const r = replaceAll(out, e.phBytes, e.valueBytes);
+      if (r.count > 0) {
+        out = r.out;
+        injected.push(e.name);
+      }
+    }
+    return { data: out, injected };
+  }
+
+  return {
+    injectHead(host, path, headers) {
+      const injected = new Set<string>();
+      let newPath = path;
+      for (const e of forHost(host, 'url')) {
+        if (newPath.includes(e.placeholder)) {
+          newPath = newPath.split(e.placeholder).join(encodeURIComponent(e.value));
+          injected.add(e.name);
+        }
+      }
+      const inHeaders = forHost(host, 'headers');
+      const newHeaders = headers.map(([name, value]): HeaderPair => {
+        let v = value;
+        for (const e of inHeaders) {
+          if (v.includes(e.placeholder)) {
+            v = v.split(e.placeholder).join(e.value);
+            injected.add(e.name);
+          }
+        }
+        // Basic auth: base64("user:placeholder") -> base64("user:value").
+        const basic = /^(\s*basic\s+)([A-Za-z0-9+/]+={0,2})\s*$/i.exec(v);
+        if (basic && name.toLowerCase() === 'authorization') {
+          let cred = Buffer.from(basic[2], 'base64').toString('utf8');
+          let changed = false;
+          for (const e of inHeaders) {
+            if (cred.includes(e.placeholder)) {
+              cred = cred.split(e.placeholder).join(e.value);
+              injected.add(e.name);
+              changed = true;
+            }
+          }
+          if (changed) v = basic[1] + Buffer.from(cred, 'utf8').toString('base64');
+        }
+        return [name, v];
+      });
+      return { path: newPath, headers: newHeaders, injected: [...injected] };
+    },
+    injectBody(host, body) {
+      const r = injectBytes(host, body, 'body');
+      return { body: r.data, injected: r.injected };
+    },
+    injectFrame(host, data) {
+      return injectBytes(host, data, 'websocket');
+    },
+    redactHeaders(headers) {
+      const names = new Set<string>();
+      const out = headers.map(([n, v]): HeaderPair => {
+        if (rules.length === 0) return [n, v];
+        const b = Buffer.from(v, 'latin1');
+        const r = redactBuffer(b, rules, names);
+        return [n, r === b ? v : r.toString('latin1')];
+      });
+      return { headers: out, redacted: [...names] };
+    },
+    createRedactor() {
+      return new Redactor(rules, Math.max(0, hold));
+    },
+    redactFrame(data) {
+      const names = new Set<string>();
+      const out = redactBuffer(data, rules, names);
+      return { data: out, redacted: [...names] };
+    },
+  };
+}
