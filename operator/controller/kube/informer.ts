@@ -154,7 +154,7 @@ export class Informer {
         ref.handle = h;
         this.stopCurrent = () => h.stop();
         if (this.stopped || endNow) h.stop();
-        const ended = await handle.done;
+        const ended = await h.done;
         this.stopCurrent = undefined;
         if (this.stopped) return;
         if (expired) {
