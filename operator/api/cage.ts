@@ -282,8 +282,15 @@ export const DnsSchema = z.strictObject({
     .min(1, 'list at least one upstream resolver, e.g. ["1.1.1.1"]')
     .default(['1.1.1.1', '9.9.9.9']),
   // What non-permitted names resolve to (A and AAAA): addresses reserved for documentation.
-  placeholderIPv4: z.string().default('198.51.100.1'),
-  placeholderIPv6: z.string().default('100::1'),
+  // Patterns keep these to address characters: they are written into dnsmasq.conf lines.
+  placeholderIPv4: z
+    .string()
+    .regex(/^[0-9]{1,3}(\.[0-9]{1,3}){3}$/, 'placeholderIPv4 is an IPv4 address such as "198.51.100.1"')
+    .default('198.51.100.1'),
+  placeholderIPv6: z
+    .string()
+    .regex(/^[0-9a-fA-F]*:[0-9a-fA-F:.]*$/, 'placeholderIPv6 is an IPv6 address such as "100::1"')
+    .default('100::1'),
 });
 
 export const ProxySettingsSchema = z.strictObject({

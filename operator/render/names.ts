@@ -1,0 +1,47 @@
+// Object names and labels of one cage: every renderer and controller derives them here.
+import type { Cage } from '../api/cage.ts';
+
+export type Component = 'agent' | 'proxy' | 'dns';
+
+export function cageNames(cage: Cage) {
+  const n = cage.metadata.name;
+  return {
+    cage: n,
+    agent: `${n}-agent`,
+    proxy: `${n}-proxy`,
+    dns: `${n}-dns`,
+    policyConfigMap: `${n}-proxy-policy`,
+    dnsmasqConfigMap: `${n}-dnsmasq`,
+    caConfigMap: `${n}-ca`,
+    caSecret: `${n}-proxy-ca`,
+    /** Kubernetes: secrets without a secretKeyRef are read from this Secret, key = secret name. */
+    valuesSecret: `${n}-secrets`,
+    /** podman */
+    network: `agentcage-${n}`,
+    podmanSecret: (secretName: string) => `agentcage-${n}-${secretName}`,
+    podmanCaSecret: `agentcage-${n}-proxy-ca`,
+    /** podman shares emptyDir volumes by name across pods: every name carries the cage's. */
+    volume: (vol: string) => `${n}-${vol}`,
+  };
+}
+
+export const LABEL = {
+  name: 'app.kubernetes.io/name',
+  instance: 'app.kubernetes.io/instance',
+  component: 'app.kubernetes.io/component',
+  partOf: 'app.kubernetes.io/part-of',
+  managedBy: 'app.kubernetes.io/managed-by',
+} as const;
+
+/** The labels that select one component's pods (stable: never change them on a running cage). */
+export function selectorLabels(cage: Cage, component: Component): Record<string, string> {
+  return { [LABEL.name]: 'agentcage', [LABEL.instance]: cage.metadata.name, [LABEL.component]: component };
+}
+
+export function labels(cage: Cage, component: Component): Record<string, string> {
+  return {
+    ...selectorLabels(cage, component),
+    [LABEL.partOf]: 'agentcage',
+    [LABEL.managedBy]: 'agentcage-operator',
+  };
+}
