@@ -1,0 +1,134 @@
+// The proxy's Prometheus metrics (prom-client, own registry). Label values are a small fixed
+// set (never a host or a path), and the children on the hot path are bound once.
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+export type RequestDecision = 'allow' | 'flag' | 'block' | 'rate_limited' | 'error';
+export type Scheme = 'http' | 'https' | 'ws' | 'wss' | 'tunnel';
+
+export class ProxyMetrics {
+  readonly registry = new Registry();
+  private readonly requests: Counter<'decision' | 'scheme'>;
+  private readonly bytes: Counter<'direction'>;
+  private readonly inspector: Histogram<'inspector'>;
+  readonly certificatesMinted: Counter;
+  readonly rateLimited: Counter;
+  private readonly upstreamErrors: Counter<'reason'>;
+  private readonly connections: Gauge<'listener'>;
+  private readonly reloads: Counter<'result'>;
+  private readonly frames: Counter<'direction' | 'decision'>;
+  readonly policyGeneration: Gauge;
+
+  private readonly requestChildren = new Map<string, { inc(n?: number): void }>();
+  private readonly inspectorChildren = new Map<string, { observe(v: number): void }>();
+  readonly bytesOut: { inc(n?: number): void };
+  readonly bytesIn: { inc(n?: number): void };
+
+  constructor(opts: { defaultMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    if (opts.defaultMetrics !== false)
+      collectDefaultMetrics({ register: this.registry, prefix: 'agentcage_proxy_' });
+    this.requests = new Counter({
+      name: 'agentcage_proxy_requests_total',
+      help: 'Requests, WebSocket upgrades and tunnels decided, by decision and scheme.',
+      labelNames: ['decision', 'scheme'],
+      registers,
+    });
+    this.bytes = new Counter({
+      name: 'agentcage_proxy_bytes_total',
+      help: 'Body and tunnel bytes relayed: outbound is agent to upstream, inbound is upstream to agent.',
+      labelNames: ['direction'],
+      registers,
+    });
+    this.inspector = new Histogram({
+      name: 'agentcage_proxy_inspector_duration_seconds',
+      help: 'Time one inspector took on one message.',
+      labelNames: ['inspector'],
+      buckets: [0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5],
+      registers,
+    });
+    this.certificatesMinted = new Counter({
+      name: 'agentcage_proxy_certificates_minted_total',
+      help: 'Leaf certificates minted for TLS interception.',
+      registers,
+    });
+    this.rateLimited = new Counter({
+      name: 'agentcage_proxy_rate_limited_total',
+      help: 'Requests refused with 429 by the per-host rate limit.',
+      registers,
+    });
+    this.upstreamErrors = new Counter({
+      name: 'agentcage_proxy_upstream_errors_total',
+      help: 'Failures talking to upstream servers, by kind.',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.connections = new Gauge({
+      name: 'agentcage_proxy_open_connections',
+      help: 'Client connections currently open, by listener.',
+      labelNames: ['listener'],
+      registers,
+    });
+    this.reloads = new Counter({
+      name: 'agentcage_proxy_policy_reloads_total',
+      help: 'Policy reload attempts, by result.',
+      labelNames: ['result'],
+      registers,
+    });
+    this.frames = new Counter({
+      name: 'agentcage_proxy_websocket_frames_total',
+      help: 'WebSocket messages inspected, by direction and decision.',
+      labelNames: ['direction', 'decision'],
+      registers,
+    });
+    this.policyGeneration = new Gauge({
+      name: 'agentcage_proxy_policy_generation',
+      help: 'How many policies have been loaded since start (1 after start).',
+      registers,
+    });
+    this.bytesOut = this.bytes.labels('outbound');
+    this.bytesIn = this.bytes.labels('inbound');
+    for (const l of ['forward', 'transparent_http', 'transparent_https']) this.connections.labels(l).set(0);
+    for (const d of ['allow', 'block', 'rate_limited']) this.request(d as RequestDecision, 'http');
+  }
+
+  request(decision: RequestDecision, scheme: Scheme): void {
+    const key = decision + scheme;
+    let c = this.requestChildren.get(key);
+    if (c === undefined) {
+      c = this.requests.labels(decision, scheme);
+      this.requestChildren.set(key, c);
+    }
+    c.inc();
+  }
+
+  inspectorTimings(timings: ReadonlyArray<[string, number]>): void {
+    for (const [name, seconds] of timings) {
+      let h = this.inspectorChildren.get(name);
+      if (h === undefined) {
+        h = this.inspector.labels(name);
+        this.inspectorChildren.set(name, h);
+      }
+      h.observe(seconds);
+    }
+  }
+
+  upstreamError(reason: string): void {
+    this.upstreamErrors.labels(reason).inc();
+  }
+
+  connectionOpened(listener: string): void {
+    this.connections.labels(listener).inc();
+  }
+
+  connectionClosed(listener: string): void {
+    this.connections.labels(listener).dec();
+  }
+
+  reload(result: 'ok' | 'error'): void {
+    this.reloads.labels(result).inc();
+  }
+
+  frame(direction: 'outbound' | 'inbound', decision: 'allow' | 'flag' | 'block'): void {
+    this.frames.labels(direction, decision).inc();
+  }
+}
