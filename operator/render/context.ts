@@ -78,6 +78,10 @@ export interface PodmanContext extends RenderContext {
   /** Passed to the proxy policy: CIDRs its SSRF guard lets through (local stand-in internets). */
   ssrfAllowCidrs?: string[];
   upstreamExtraCaFile?: string;
+  /** PEM of an extra CA the proxy trusts for upstream TLS: shipped in the policy ConfigMap (sets upstreamExtraCaFile). */
+  upstreamCaPem?: string;
+  /** Names the proxy resolves without DNS (hostAliases of the proxy pod): local stand-in upstreams. */
+  proxyHostAliases?: { ip: string; hostnames: string[] }[];
 }
 
 /** The agent's trust ConfigMap data: the cage CA alone, and the bundle. */

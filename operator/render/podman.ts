@@ -50,6 +50,8 @@ import { pickSubnet, cageAddresses, DEFAULT_SUBNET_POOL, type CageSubnet } from 
 import { toYamlDocuments } from './yaml.ts';
 
 export const DEFAULT_EGRESS_NETWORK = 'agentcage-egress';
+/** Key (and file name) of PodmanContext.upstreamCaPem in the policy ConfigMap. */
+export const UPSTREAM_CA_KEY = 'upstream-ca.crt';
 /** Label on every network, secret and pod of a cage: how the controller finds what to remove. */
 export const CAGE_LABEL = 'agentcage.io/cage';
 
@@ -210,12 +212,19 @@ export function renderPodman(cage: Cage, ctx: PodmanContext = {}): PodmanPlan {
   };
 
   // ---- proxy: real values from podman secrets through env (podman 4.3 cannot mount them as files) ----
-  const policy = renderPolicy(cage, { ...ctx, secretSource: 'env' });
+  // An extra upstream CA rides in the policy ConfigMap, next to the policy that names it.
+  const upstreamCaFile = ctx.upstreamCaPem
+    ? `${PATHS.policyDir}/${UPSTREAM_CA_KEY}`
+    : ctx.upstreamExtraCaFile;
+  const policy = renderPolicy(cage, { ...ctx, secretSource: 'env', upstreamExtraCaFile: upstreamCaFile });
   const policyCm: IConfigMap = {
     apiVersion: 'v1',
     kind: 'ConfigMap',
     metadata: meta(n.policyConfigMap, 'proxy'),
-    data: { 'policy.json': JSON.stringify(policy, null, 2) + '\n' },
+    data: {
+      'policy.json': JSON.stringify(policy, null, 2) + '\n',
+      ...(ctx.upstreamCaPem ? { [UPSTREAM_CA_KEY]: ctx.upstreamCaPem } : {}),
+    },
   };
   const secretEnv = (env: string, secret: string, key: string) => ({
     name: env,
@@ -228,6 +237,7 @@ export function renderPodman(cage: Cage, ctx: PodmanContext = {}): PodmanPlan {
     spec: {
       ...basePodSpec(SYSTEM_UID, SYSTEM_UID),
       restartPolicy: 'OnFailure',
+      ...(ctx.proxyHostAliases?.length ? { hostAliases: ctx.proxyHostAliases } : {}),
       initContainers: [noForwardInit('proxy')],
       containers: [
         {
