@@ -87,7 +87,7 @@ export function assertValidKubeObject(obj: { kind: string; metadata?: { name?: s
   assert.ok(Model, `no upstream model for kind ${obj.kind}`);
   new Model(obj as never).validate();
   const type = `V1${obj.kind}`;
-  const round = ObjectSerializer.serialize(ObjectSerializer.deserialize(obj, type), type);
+  const round = ObjectSerializer.serialize(ObjectSerializer.deserialize(obj, type, ''), type, '');
   assert.deepEqual(
     sortKeys(round),
     sortKeys(JSON.parse(JSON.stringify(obj))),

@@ -224,7 +224,7 @@ describe('renderKubernetes', () => {
     for (const v of ['HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy'])
       assert.equal(env[v], `http://${proxyHost}:3128`);
     assert.ok(env.NO_PROXY);
-    for (const v of CA_TRUST_VARS) assert.match(env[v], /^\/etc\/agentcage\/ca\/(ca|bundle)\.crt$/, v);
+    for (const v of CA_TRUST_VARS) assert.match(env[v] ?? '', /^\/etc\/agentcage\/ca\/(ca|bundle)\.crt$/, v);
     assert.equal(env.ANTHROPIC_API_KEY, PH(1));
     assert.equal(env.GITHUB_TOKEN, PH(2));
     assert.equal(env.LOG_LEVEL, 'debug');
