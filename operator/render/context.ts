@@ -75,6 +75,8 @@ export interface PodmanContext extends RenderContext {
   egressNetwork?: string;
   /** PEM of the cage CA certificate for the agent's trust ConfigMap. Absent: empty (fails closed). */
   caCertPem?: string;
+  /** PEM of the cage CA's private key, for the proxy (with caCertPem). Absent: the proxy has no CA and does not start. */
+  caKeyPem?: string;
   /** Passed to the proxy policy: CIDRs its SSRF guard lets through (local stand-in internets). */
   ssrfAllowCidrs?: string[];
   upstreamExtraCaFile?: string;

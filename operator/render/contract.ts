@@ -27,17 +27,18 @@ export const PATHS = {
   agentCaFile: '/etc/agentcage/ca/ca.crt',
   /** The cage CA followed by the public roots (context publicRootsPem): for the variables that replace the system store. */
   agentCaBundle: '/etc/agentcage/ca/bundle.crt',
+  /** The proxy's --ca-dir: ca.crt and ca.key (proxy-image/src/tls/ca.ts). */
   proxyCaDir: '/run/agentcage/ca',
-  proxyCaCert: '/run/agentcage/ca/tls.crt',
-  proxyCaKey: '/run/agentcage/ca/tls.key',
+  proxyCaCert: 'ca.crt',
+  proxyCaKey: 'ca.key',
+  /** HAR capture, when spec.capture.har (inside the proxy's writable /tmp; `cage har` reads it). */
+  harFile: '/tmp/agentcage/flows.har',
   /** Real secret values, one file per secret name (Kubernetes). */
   secretDir: '/run/agentcage/secrets',
 } as const;
 
 /** podman 4.3 cannot mount secrets as files (kube play panics on secret volumes): env instead. */
 export const PROXY_ENV = {
-  caCert: 'AGENTCAGE_CA_CERT',
-  caKey: 'AGENTCAGE_CA_KEY',
   secretPrefix: 'AGENTCAGE_SECRET_',
 } as const;
 
@@ -63,25 +64,31 @@ export const SYSTEM_UID = 10001;
 /** Key of the value inside each podman secret agentcage creates (see podmanSecretData). */
 export const PODMAN_SECRET_KEY = 'value';
 
-/** Proxy command-line flags: the proxy image's ENTRYPOINT is the proxy, these are its args. */
-export function proxyArgs(opts: { caFrom: 'file' | 'env'; transparent: boolean }): string[] {
+/**
+ * The proxy's command-line arguments (proxy-image/src/cli.ts): the image's ENTRYPOINT is the proxy.
+ * The audit goes to stdout, so `kubectl logs` / `podman logs` carry it.
+ */
+export function proxyArgs(opts: { transparent: boolean; har: boolean }): string[] {
   const args = [
     '--policy',
     PATHS.policyFile,
-    '--port',
-    String(PORTS.proxy),
-    '--metrics-port',
-    String(PORTS.metrics),
+    '--listen',
+    `0.0.0.0:${PORTS.proxy}`,
+    '--metrics',
+    `0.0.0.0:${PORTS.metrics}`,
+    '--ca-dir',
+    PATHS.proxyCaDir,
+    '--audit',
+    '-',
   ];
+  if (opts.har) args.push('--har', PATHS.harFile);
   if (opts.transparent)
     args.push(
-      '--transparent-http-port',
-      String(PORTS.transparentHttp),
-      '--transparent-https-port',
-      String(PORTS.transparentHttps),
+      '--transparent-http',
+      `0.0.0.0:${PORTS.transparentHttp}`,
+      '--transparent-https',
+      `0.0.0.0:${PORTS.transparentHttps}`,
     );
-  if (opts.caFrom === 'file') args.push('--ca-cert', PATHS.proxyCaCert, '--ca-key', PATHS.proxyCaKey);
-  else args.push('--ca-cert-env', PROXY_ENV.caCert, '--ca-key-env', PROXY_ENV.caKey);
   return args;
 }
 

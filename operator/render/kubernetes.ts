@@ -166,7 +166,18 @@ export function renderKubernetes(cage: Cage, ctx: KubernetesContext = {}): KubeO
   // ---- proxy ----
   const proxyVolumes: IVolume[] = [
     { name: 'policy', configMap: { name: n.policyConfigMap } },
-    { name: 'ca', secret: { secretName: n.caSecret, defaultMode: 0o440 } },
+    {
+      name: 'ca',
+      // A kubernetes.io/tls Secret the controller mints; the proxy's --ca-dir wants ca.crt + ca.key.
+      secret: {
+        secretName: n.caSecret,
+        defaultMode: 0o440,
+        items: [
+          { key: 'tls.crt', path: PATHS.proxyCaCert },
+          { key: 'tls.key', path: PATHS.proxyCaKey },
+        ],
+      },
+    },
     { name: 'tmp', emptyDir: { sizeLimit: '256Mi' } },
   ];
   const proxyMounts: IVolumeMount[] = [
@@ -192,7 +203,7 @@ export function renderKubernetes(cage: Cage, ctx: KubernetesContext = {}): KubeO
     name: 'proxy',
     image: img.proxy,
     imagePullPolicy: pullPolicy(img.proxy),
-    args: proxyArgs({ caFrom: 'file', transparent }),
+    args: proxyArgs({ transparent, har: cage.spec.capture.har }),
     ports: [
       ...proxyPorts.map((p) => ({ name: portName(p), containerPort: p, protocol: 'TCP' as const })),
       { name: 'metrics', containerPort: PORTS.metrics, protocol: 'TCP' as const },

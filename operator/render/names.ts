@@ -19,7 +19,6 @@ export function cageNames(cage: Cage) {
     /** podman */
     network: `agentcage-${n}`,
     podmanSecret: (secretName: string) => `agentcage-${n}-${secretName}`,
-    podmanCaSecret: `agentcage-${n}-proxy-ca`,
     /** podman shares emptyDir volumes by name across pods: every name carries the cage's. */
     volume: (vol: string) => `${n}-${vol}`,
   };

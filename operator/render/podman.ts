@@ -21,15 +21,7 @@ import type { IContainer } from 'kubernetes-models/v1/Container';
 import type { IPod } from 'kubernetes-models/v1/Pod';
 import type { IPodSpec } from 'kubernetes-models/v1/PodSpec';
 import type { SecretSpec, Cage } from '../api/cage.ts';
-import {
-  PATHS,
-  PODMAN_SECRET_KEY,
-  PORTS,
-  PROXY_ENV,
-  proxyArgs,
-  proxySecretEnv,
-  SYSTEM_UID,
-} from './contract.ts';
+import { PATHS, PODMAN_SECRET_KEY, PORTS, proxyArgs, proxySecretEnv, SYSTEM_UID } from './contract.ts';
 import { caConfigMapData, images, placeholdersFor, type PodmanContext } from './context.ts';
 import { renderDnsmasq } from './dnsmasq.ts';
 import { cageNames, labels, type Component } from './names.ts';
@@ -230,6 +222,18 @@ export function renderPodman(cage: Cage, ctx: PodmanContext = {}): PodmanPlan {
     name: env,
     valueFrom: { secretKeyRef: { name: secret, key } },
   });
+  // The CA key pair for the proxy's --ca-dir. kube play cannot mount podman secrets as files, so it
+  // rides in a ConfigMap of the proxy's own file (podman keeps it in a root-only volume, which the
+  // controller removes with the cage). Without a key the proxy has no CA and refuses to start.
+  const caKeyCm: IConfigMap | undefined =
+    ctx.caCertPem && ctx.caKeyPem
+      ? {
+          apiVersion: 'v1',
+          kind: 'ConfigMap',
+          metadata: meta(n.caSecret, 'proxy'),
+          data: { [PATHS.proxyCaCert]: ctx.caCertPem, [PATHS.proxyCaKey]: ctx.caKeyPem },
+        }
+      : undefined;
   const proxyPod: IPod = {
     apiVersion: 'v1',
     kind: 'Pod',
@@ -244,16 +248,15 @@ export function renderPodman(cage: Cage, ctx: PodmanContext = {}): PodmanPlan {
           name: 'proxy',
           image: img.proxy,
           imagePullPolicy: pullPolicy(img.proxy),
-          args: proxyArgs({ caFrom: 'env', transparent }),
+          args: proxyArgs({ transparent, har: cage.spec.capture.har }),
           env: [
-            secretEnv(PROXY_ENV.caCert, n.podmanCaSecret, 'tls.crt'),
-            secretEnv(PROXY_ENV.caKey, n.podmanCaSecret, 'tls.key'),
             ...cage.spec.secrets.map((s) =>
               secretEnv(proxySecretEnv(s.name), n.podmanSecret(s.name), PODMAN_SECRET_KEY),
             ),
           ],
           volumeMounts: [
             { name: vol('proxy-policy'), mountPath: PATHS.policyDir, readOnly: true },
+            { name: vol('proxy-ca'), mountPath: PATHS.proxyCaDir, readOnly: true },
             tmpMount('proxy'),
           ],
           resources: cage.spec.proxy.resources,
@@ -262,6 +265,7 @@ export function renderPodman(cage: Cage, ctx: PodmanContext = {}): PodmanPlan {
       ],
       volumes: [
         { name: vol('proxy-policy'), configMap: { name: n.policyConfigMap } },
+        { name: vol('proxy-ca'), configMap: { name: n.caSecret } },
         tmpVolume('proxy'),
         runVolume('proxy'),
       ],
@@ -344,7 +348,6 @@ export function renderPodman(cage: Cage, ctx: PodmanContext = {}): PodmanPlan {
       createArgs: ['network', 'create', '--label', 'agentcage.io/role=egress', egressName],
     },
     secrets: [
-      secretPlan(n.podmanCaSecret, ['tls.crt', 'tls.key'], { role: 'ca' }),
       ...cage.spec.secrets.map((s) =>
         secretPlan(n.podmanSecret(s.name), [PODMAN_SECRET_KEY], {
           secret: s.name,
@@ -354,12 +357,10 @@ export function renderPodman(cage: Cage, ctx: PodmanContext = {}): PodmanPlan {
     ],
     pods: [
       play('dns', n.dns, [dnsCm, dnsPod], [{ name: n.network, ip: addr.dns }, { name: egressName }]),
-      play(
-        'proxy',
-        n.proxy,
-        [policyCm, proxyPod],
-        [{ name: n.network, ip: addr.proxy }, { name: egressName }],
-      ),
+      play('proxy', n.proxy, caKeyCm ? [policyCm, caKeyCm, proxyPod] : [policyCm, proxyPod], [
+        { name: n.network, ip: addr.proxy },
+        { name: egressName },
+      ]),
       play('agent', n.agent, [caCm, agentPod], [{ name: n.network, ip: addr.agent }]),
     ],
   };

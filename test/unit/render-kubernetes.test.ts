@@ -266,6 +266,14 @@ describe('renderKubernetes', () => {
     );
     const vols = Object.fromEntries(spec.volumes!.map((v) => [v.name, v]));
     assert.equal(vols.ca.secret!.secretName, 'full-proxy-ca');
+    assert.deepEqual(vols.ca.secret!.items, [
+      { key: 'tls.crt', path: 'ca.crt' },
+      { key: 'tls.key', path: 'ca.key' },
+    ]);
+    const args = (spec.containers[0] as IContainer).args!;
+    assert.equal(args[args.indexOf('--ca-dir') + 1], '/run/agentcage/ca');
+    assert.equal(args[args.indexOf('--policy') + 1], '/etc/agentcage/policy/policy.json');
+    assert.equal(args[args.indexOf('--audit') + 1], '-', 'audit on stdout: kubectl logs carries it');
     assert.equal(vols.policy.configMap!.name, 'full-proxy-policy');
     assert.deepEqual(
       vols.secrets.projected!.sources!.map((s) => s.secret),

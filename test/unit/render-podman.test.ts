@@ -193,12 +193,11 @@ describe('renderPodman', () => {
     assert.deepEqual(
       plan.secrets.map((s) => [s.name, s.keys, s.role]),
       [
-        ['agentcage-full-proxy-ca', ['tls.crt', 'tls.key'], 'ca'],
         ['agentcage-full-ANTHROPIC_API_KEY', ['value'], 'secret'],
         ['agentcage-full-GITHUB_TOKEN', ['value'], 'secret'],
       ],
     );
-    assert.deepEqual(plan.secrets[1].valueFrom, { secretKeyRef: { name: 'llm-keys', key: 'anthropic' } });
+    assert.deepEqual(plan.secrets[0].valueFrom, { secretKeyRef: { name: 'llm-keys', key: 'anthropic' } });
     for (const p of plan.pods) {
       const refs = [...p.yaml.matchAll(/secretKeyRef:\s+name: (\S+)/g)].map((m) => m[1]);
       if (p.component === 'proxy') assert.deepEqual(new Set(refs), new Set(plan.secrets.map((s) => s.name)));
@@ -212,6 +211,28 @@ describe('renderPodman', () => {
     // The payload format kube play's secretKeyRef reads: JSON of base64 values.
     const data = JSON.parse(podmanSecretData({ value: 'sk-real-ä' }));
     assert.equal(Buffer.from(data.value, 'base64').toString('utf8'), 'sk-real-ä');
+  });
+
+  it('the CA key pair reaches the proxy pod alone, as its --ca-dir; the agent gets the certificate only', () => {
+    const plan = renderPodman(fullCage(), { ...CTX, caCertPem: 'CERT-PEM', caKeyPem: 'KEY-PEM' });
+    const proxyFile = plan.pods.find((p) => p.component === 'proxy')!;
+    const caCm = proxyFile.objects.find(
+      (o): o is IConfigMap => o.kind === 'ConfigMap' && o.metadata!.name === 'full-proxy-ca',
+    )!;
+    assert.deepEqual(caCm.data, { 'ca.crt': 'CERT-PEM', 'ca.key': 'KEY-PEM' });
+    const proxy = pod(plan, 'proxy').spec!;
+    const args = proxy.containers[0].args!;
+    const caDir = args[args.indexOf('--ca-dir') + 1];
+    const mount = proxy.containers[0].volumeMounts!.find((m) => m.mountPath === caDir)!;
+    assert.equal(proxy.volumes!.find((v) => v.name === mount.name)!.configMap!.name, 'full-proxy-ca');
+    for (const p of plan.pods)
+      if (p.component !== 'proxy')
+        assert.ok(!p.yaml.includes('KEY-PEM'), `${p.component} must not hold the CA key`);
+    assert.match(plan.pods.find((p) => p.component === 'agent')!.yaml, /CERT-PEM/);
+    // Without a key there is no CA ConfigMap: the proxy cannot start rather than mint a CA nobody trusts.
+    assert.ok(
+      !renderPodman(fullCage(), CTX).pods[1].objects.some((o) => o.metadata!.name === 'full-proxy-ca'),
+    );
   });
 
   it('proxy and dns pods drop forwarding in an init container (they must not route for the agent)', () => {
