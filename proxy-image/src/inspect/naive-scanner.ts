@@ -1,59 +1,30 @@
-// The secret scanner: finds secret-shaped strings (patterns), known real values and placeholders in
+// The naive secret scanner (reference and bench baseline): every regex over the whole input. Finds secret-shaped strings (patterns), known real values and placeholders in
 // a buffer, also inside what looks URL-encoded, JSON-escaped, base64 or hex (two levels deep).
 // Pure: text in, findings out. Offsets are byte offsets into the scanned input; a finding inside an
 // encoded run carries the offset of that run.
-import type { Severity } from './types.ts';
+import {
+  addFinding,
+  buildNeedles,
+  needleFinding,
+  type Finding,
+  type KnownValue,
+  type Needle,
+} from './findings.ts';
 import type { SecretPattern } from './patterns.ts';
 import { base64Decode, encodedForms, hexDecode, jsonUnescape, percentDecode } from './encodings.ts';
-
-export type FindingKind = 'pattern' | 'real-value' | 'placeholder';
-
-export interface Finding {
-  kind: FindingKind;
-  /** Pattern name, or the secret's name for real values and placeholders. */
-  name: string;
-  title: string;
-  severity: Severity;
-  action: 'block' | 'flag';
-  offset: number;
-  length: number;
-  /** How it was found: 'plain', 'base64', 'url>base64' (outer first)... */
-  encoding: string;
-  /** The matched text. Internal only: show it through mask(). */
-  value: string;
-}
-
-export interface KnownValue {
-  name: string;
-  value: string;
-}
 
 const MAX_DEPTH = 2;
 const MIN_ENCODED_RUN = 16;
 
-interface Needle {
-  kind: FindingKind;
-  name: string;
-  text: string;
-  encoding: string;
-}
-
-export class SecretScanner {
-  private readonly needles: Needle[] = [];
+export class NaiveScanner {
+  private readonly needles: Needle[];
 
   constructor(
     private readonly patterns: readonly SecretPattern[],
     realValues: readonly KnownValue[] = [],
     placeholders: readonly KnownValue[] = [],
   ) {
-    for (const { name, value } of realValues) {
-      if (value.length === 0) continue;
-      for (const [encoding, text] of encodedForms(value))
-        this.needles.push({ kind: 'real-value', name, text, encoding });
-    }
-    for (const { name, value } of placeholders) {
-      this.needles.push({ kind: 'placeholder', name, text: value, encoding: 'plain' });
-    }
+    this.needles = buildNeedles(realValues, placeholders, encodedForms);
   }
 
   /** Every finding in `input` (a Buffer, or a string that is treated as its UTF-8 bytes). */
@@ -84,7 +55,6 @@ export class SecretScanner {
 
   private matchPatterns(text: string, base: number, enc: string, out: Finding[], seen: Set<string>) {
     for (const p of this.patterns) {
-      if (p.anchors.length > 0 && !p.anchors.some((a) => text.includes(a))) continue;
       p.regex.lastIndex = 0;
       for (let m = p.regex.exec(text); m !== null; m = p.regex.exec(text)) {
         if (m[0].length === 0) {
@@ -93,7 +63,7 @@ export class SecretScanner {
         }
         const secret = m[1] ?? m[0];
         if (p.verify && !p.verify(secret)) continue;
-        push(out, seen, {
+        addFinding(out, seen, {
           kind: 'pattern',
           name: p.name,
           title: p.title,
@@ -111,33 +81,12 @@ export class SecretScanner {
   private matchNeedles(text: string, base: number, enc: string, out: Finding[], seen: Set<string>) {
     for (const n of this.needles) {
       const at = text.indexOf(n.text);
-      if (at < 0) continue;
-      const encoding = [enc, n.encoding === 'plain' ? '' : n.encoding].filter(Boolean).join('>') || 'plain';
-      const real = n.kind === 'real-value';
-      push(out, seen, {
-        kind: n.kind,
-        name: n.name,
-        title: real ? `the real value of secret ${n.name}` : `the placeholder of secret ${n.name}`,
-        severity: real ? 'critical' : 'medium',
-        action: real ? 'block' : 'flag',
-        offset: enc ? base : base + at,
-        length: n.text.length,
-        encoding,
-        value: n.text,
-      });
+      if (at >= 0) addFinding(out, seen, needleFinding(n, enc ? base : base + at, enc));
     }
   }
 }
 
-function push(out: Finding[], seen: Set<string>, f: Finding) {
-  const key = `${f.kind}\0${f.name}\0${f.value}`;
-  if (seen.has(key)) return;
-  seen.add(key);
-  out.push(f);
-}
-
 export function toLatin1(s: string): string {
-  // eslint-disable-next-line no-control-regex
   return /^[\x00-\x7f]*$/.test(s) ? s : Buffer.from(s, 'utf8').toString('latin1');
 }
 

@@ -9,10 +9,20 @@ export interface SecretPattern {
   title: string;
   /** Global regex. Group 1, when present, is the secret part (else the whole match). */
   regex: RegExp;
-  /** Case-sensitive literals every match contains; empty means "no literal: scan everywhere". */
+  /**
+   * How the fast scanner finds candidates. 'anchor': a long word (a run of [A-Za-z0-9_-]) starts
+   * with one of `anchors`. 'lookback': a word or base64 run of the given length has
+   * `lookback.marker` in the bytes just before it. 'full': the regex runs over the whole input
+   * (generic patterns; bounded by the scanner's size limit).
+   */
+  trigger: 'anchor' | 'lookback' | 'full';
+  /** Case-sensitive literals a match contains, each at the start of a word (for 'anchor'). */
   anchors: string[];
-  /** How far a match may start before an anchor and end after it (characters). */
+  /** How far a match may end after its anchor (characters). */
   reach: number;
+  /** How far a match may start before its anchor (characters). */
+  back?: number;
+  lookback?: { over: 'word' | 'base64'; min: number; max: number; before: number; marker: RegExp };
   allowedDomains: string[];
   severity: Severity;
   action: 'block' | 'flag';
@@ -22,6 +32,7 @@ export interface SecretPattern {
 
 // Left and right edges: a token does not start or end in the middle of a longer word.
 const L = '(?<![A-Za-z0-9_-])';
+// (the fast scanner looks for tokens at word starts; patterns use the same left edge)
 const R = '(?![A-Za-z0-9_-])';
 const re = (src: string, flags = '') => new RegExp(src, 'g' + flags);
 
@@ -64,6 +75,7 @@ export const BUILTIN_PATTERNS: SecretPattern[] = [
     name: 'anthropic',
     title: 'an Anthropic API key',
     regex: re(`${L}sk-ant-(?:api|admin|oat|ort|sid)[0-9]{2}-[A-Za-z0-9_-]{80,120}${R}`),
+    trigger: 'anchor',
     anchors: ['sk-ant-'],
     reach: 140,
     allowedDomains: ['anthropic.com'],
@@ -74,6 +86,7 @@ export const BUILTIN_PATTERNS: SecretPattern[] = [
     name: 'openrouter',
     title: 'an OpenRouter API key',
     regex: re(`${L}sk-or-v1-[a-f0-9]{64}${R}`),
+    trigger: 'anchor',
     anchors: ['sk-or-'],
     reach: 80,
     allowedDomains: ['openrouter.ai'],
@@ -86,6 +99,7 @@ export const BUILTIN_PATTERNS: SecretPattern[] = [
     regex: re(
       `${L}sk-(?:(?:proj|svcacct|admin|None)-[A-Za-z0-9_-]{40,200}|[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20}|[A-Za-z0-9]{48})${R}`,
     ),
+    trigger: 'anchor',
     anchors: ['sk-'],
     reach: 220,
     allowedDomains: ['openai.com'],
@@ -96,6 +110,7 @@ export const BUILTIN_PATTERNS: SecretPattern[] = [
     name: 'perplexity',
     title: 'a Perplexity API key',
     regex: re(`${L}pplx-[A-Za-z0-9]{40,64}${R}`),
+    trigger: 'anchor',
     anchors: ['pplx-'],
     reach: 72,
     allowedDomains: ['perplexity.ai'],
@@ -105,7 +120,8 @@ export const BUILTIN_PATTERNS: SecretPattern[] = [
   {
     name: 'aws-access-key-id',
     title: 'an AWS access key id',
-    regex: re(`(?<![A-Za-z0-9])(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}(?![A-Za-z0-9])`),
+    regex: re(`${L}(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}(?![A-Za-z0-9])`),
+    trigger: 'anchor',
     anchors: ['AKIA', 'ASIA', 'ABIA', 'ACCA'],
     reach: 24,
     allowedDomains: ['amazonaws.com', 'amazonaws.com.cn', 'aws.amazon.com', 'api.aws'],
@@ -119,7 +135,9 @@ export const BUILTIN_PATTERNS: SecretPattern[] = [
       `(?:aws_?secret_?access_?key|secret_?access_?key|secretaccesskey|aws_?secret_?key)["']?\\s*[:=]\\s*["']?([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])`,
       'i',
     ),
-    anchors: caseVariants('secret_access_key', 'secretaccesskey', 'secretAccessKey', 'secret_key'),
+    trigger: 'lookback',
+    anchors: [],
+    lookback: { over: 'base64', min: 40, max: 40, before: 64, marker: /secret/i },
     reach: 80,
     allowedDomains: [],
     severity: 'critical',
@@ -128,7 +146,8 @@ export const BUILTIN_PATTERNS: SecretPattern[] = [
   {
     name: 'github-token',
     title: 'a GitHub token',
-    regex: re(`(?<![A-Za-z0-9_])gh[pousr]_[A-Za-z0-9]{36}(?![A-Za-z0-9_])`),
+    regex: re(`${L}gh[pousr]_[A-Za-z0-9]{36}(?![A-Za-z0-9_])`),
+    trigger: 'anchor',
     anchors: ['ghp_', 'gho_', 'ghu_', 'ghs_', 'ghr_'],
     reach: 44,
     allowedDomains: ['github.com', 'githubusercontent.com', 'ghcr.io'],
@@ -139,6 +158,7 @@ export const BUILTIN_PATTERNS: SecretPattern[] = [
     name: 'github-fine-grained-token',
     title: 'a GitHub fine-grained token',
     regex: re(`${L}github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59}${R}`),
+    trigger: 'anchor',
     anchors: ['github_pat_'],
     reach: 96,
     allowedDomains: ['github.com', 'githubusercontent.com', 'ghcr.io'],
@@ -149,6 +169,7 @@ export const BUILTIN_PATTERNS: SecretPattern[] = [
     name: 'google-api-key',
     title: 'a Google API key',
     regex: re(`${L}AIza[0-9A-Za-z_-]{35}${R}`),
+    trigger: 'anchor',
     anchors: ['AIza'],
     reach: 42,
     allowedDomains: ['googleapis.com', 'google.com', 'firebaseio.com'],
@@ -159,8 +180,9 @@ export const BUILTIN_PATTERNS: SecretPattern[] = [
     name: 'gcp-service-account',
     title: 'a GCP service-account key file',
     regex: re(`"type"\\s*:\\s*"service_account"`),
-    anchors: ['service_account'],
-    reach: 40,
+    trigger: 'full',
+    anchors: [],
+    reach: 0,
     allowedDomains: [],
     severity: 'critical',
     action: 'block',
@@ -169,8 +191,9 @@ export const BUILTIN_PATTERNS: SecretPattern[] = [
     name: 'slack-token',
     title: 'a Slack token',
     regex: re(
-      `(?<![A-Za-z0-9])(?:xox[abposre](?:\\.xox[a-z])?-[0-9]{1,16}-[0-9A-Za-z-]{8,250}|xapp-[0-9]-[A-Z0-9]{6,}-[0-9]{6,}-[a-f0-9]{32,})`,
+      `${L}(?:xox[abposre](?:\\.xox[a-z])?-[0-9]{1,16}-[0-9A-Za-z-]{8,250}|xapp-[0-9]-[A-Z0-9]{6,}-[0-9]{6,}-[a-f0-9]{32,})`,
     ),
+    trigger: 'anchor',
     anchors: ['xoxa-', 'xoxb-', 'xoxp-', 'xoxo-', 'xoxs-', 'xoxr-', 'xoxe', 'xapp-'],
     reach: 260,
     allowedDomains: ['slack.com'],
@@ -183,7 +206,9 @@ export const BUILTIN_PATTERNS: SecretPattern[] = [
     regex: re(
       `hooks\\.slack\\.com/(?:services|workflows|triggers)/T[A-Z0-9]{6,}/[A-Z0-9]{6,}/[A-Za-z0-9]{20,}`,
     ),
-    anchors: ['hooks.slack.com/'],
+    trigger: 'lookback',
+    anchors: [],
+    lookback: { over: 'word', min: 20, max: 40, before: 80, marker: /hooks\.slack\.com\// },
     reach: 120,
     allowedDomains: ['slack.com'],
     severity: 'high',
@@ -195,6 +220,7 @@ export const BUILTIN_PATTERNS: SecretPattern[] = [
     regex: re(
       `(?<![A-Za-z0-9])(?:(?:sk|rk)_(?:live|test)_[0-9A-Za-z]{24,247}|whsec_[A-Za-z0-9]{32,})(?![A-Za-z0-9])`,
     ),
+    trigger: 'anchor',
     anchors: ['sk_live_', 'sk_test_', 'rk_live_', 'rk_test_', 'whsec_'],
     reach: 260,
     allowedDomains: ['stripe.com'],
@@ -205,8 +231,10 @@ export const BUILTIN_PATTERNS: SecretPattern[] = [
     name: 'private-key',
     title: 'a PEM private key',
     regex: re(`-----BEGIN (?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?-----[^-]{0,200}?[A-Za-z0-9+/]{40}`),
+    trigger: 'lookback',
     anchors: ['-----BEGIN '],
     reach: 300,
+    lookback: { over: 'base64', min: 40, max: Infinity, before: 300, marker: /PRIVATE KEY/ },
     allowedDomains: [],
     severity: 'critical',
     action: 'block',
@@ -215,6 +243,7 @@ export const BUILTIN_PATTERNS: SecretPattern[] = [
     name: 'gitlab-token',
     title: 'a GitLab token',
     regex: re(`${L}gl(?:pat|dt|rt|ptt|cbt|oas|soat|ft|imt|agent)-[0-9A-Za-z_-]{20,80}${R}`),
+    trigger: 'anchor',
     anchors: [
       'glpat-',
       'gldt-',
@@ -235,7 +264,8 @@ export const BUILTIN_PATTERNS: SecretPattern[] = [
   {
     name: 'huggingface-token',
     title: 'a Hugging Face token',
-    regex: re(`(?<![A-Za-z0-9_])(?:hf_|api_org_)[A-Za-z0-9]{34}(?![A-Za-z0-9_])`),
+    regex: re(`${L}(?:hf_|api_org_)[A-Za-z0-9]{34}(?![A-Za-z0-9_])`),
+    trigger: 'anchor',
     anchors: ['hf_', 'api_org_'],
     reach: 44,
     allowedDomains: ['huggingface.co', 'hf.co'],
@@ -246,7 +276,8 @@ export const BUILTIN_PATTERNS: SecretPattern[] = [
   {
     name: 'databricks-token',
     title: 'a Databricks token',
-    regex: re(`(?<![A-Za-z0-9])dapi[a-f0-9]{32}(?:-[0-9])?(?![A-Za-z0-9])`),
+    regex: re(`${L}dapi[a-f0-9]{32}(?:-[0-9])?(?![A-Za-z0-9])`),
+    trigger: 'anchor',
     anchors: ['dapi'],
     reach: 40,
     allowedDomains: ['databricks.com', 'azuredatabricks.net', 'databricks.net'],
@@ -257,6 +288,7 @@ export const BUILTIN_PATTERNS: SecretPattern[] = [
     name: 'jwt',
     title: 'a JSON Web Token',
     regex: re(`${L}eyJ[A-Za-z0-9_-]{10,}\\.[A-Za-z0-9_-]{10,}\\.[A-Za-z0-9_-]{16,}${R}`),
+    trigger: 'anchor',
     anchors: ['eyJ'],
     reach: 4096,
     allowedDomains: [],
@@ -268,6 +300,7 @@ export const BUILTIN_PATTERNS: SecretPattern[] = [
     name: 'brave-search-key',
     title: 'a Brave Search API key',
     regex: re(`${L}BSA[A-Za-z0-9_-]{25,37}${R}`),
+    trigger: 'anchor',
     anchors: ['BSA'],
     reach: 42,
     allowedDomains: ['brave.com'],
@@ -279,8 +312,10 @@ export const BUILTIN_PATTERNS: SecretPattern[] = [
     name: 'telegram-bot-token',
     title: 'a Telegram bot token',
     regex: re(`(?<![0-9])[0-9]{8,10}:AA[A-Za-z0-9_-]{33}${R}`),
-    anchors: [':AA'],
+    trigger: 'anchor',
+    anchors: ['AA'],
     reach: 40,
+    back: 12,
     allowedDomains: ['telegram.org'],
     severity: 'critical',
     action: 'block',
@@ -289,7 +324,8 @@ export const BUILTIN_PATTERNS: SecretPattern[] = [
     name: 'discord-bot-token',
     title: 'a Discord bot token',
     regex: re(`${L}[MNO][A-Za-z0-9_-]{23,27}\\.[A-Za-z0-9_-]{6}\\.[A-Za-z0-9_-]{27,40}${R}`),
-    anchors: [],
+    trigger: 'anchor',
+    anchors: ['MT', 'Mj', 'Mz', 'ND', 'NT', 'Nj', 'Nz', 'OD', 'OT'],
     reach: 80,
     allowedDomains: ['discord.com', 'discordapp.com'],
     severity: 'critical',
@@ -300,7 +336,9 @@ export const BUILTIN_PATTERNS: SecretPattern[] = [
     name: 'discord-webhook',
     title: 'a Discord webhook URL',
     regex: re(`/api/webhooks/[0-9]{17,20}/[A-Za-z0-9_-]{60,68}${R}`),
-    anchors: ['/api/webhooks/'],
+    trigger: 'lookback',
+    anchors: [],
+    lookback: { over: 'word', min: 60, max: 68, before: 40, marker: /webhooks\// },
     reach: 100,
     allowedDomains: ['discord.com', 'discordapp.com'],
     severity: 'high',
@@ -310,6 +348,7 @@ export const BUILTIN_PATTERNS: SecretPattern[] = [
     name: 'firecrawl',
     title: 'a Firecrawl API key',
     regex: re(`${L}fc-[a-f0-9]{32}${R}`),
+    trigger: 'anchor',
     anchors: ['fc-'],
     reach: 36,
     allowedDomains: ['firecrawl.dev'],
@@ -319,7 +358,8 @@ export const BUILTIN_PATTERNS: SecretPattern[] = [
   {
     name: 'npm-token',
     title: 'an npm access token',
-    regex: re(`(?<![A-Za-z0-9_])npm_[A-Za-z0-9]{36}(?![A-Za-z0-9_])`),
+    regex: re(`${L}npm_[A-Za-z0-9]{36}(?![A-Za-z0-9_])`),
+    trigger: 'anchor',
     anchors: ['npm_'],
     reach: 40,
     allowedDomains: ['npmjs.org', 'npmjs.com'],
@@ -330,6 +370,7 @@ export const BUILTIN_PATTERNS: SecretPattern[] = [
     name: 'pypi-token',
     title: 'a PyPI API token',
     regex: re(`${L}pypi-(?:AgEIcHlwaS5vcmc|AgENdGVzdC5weXBpLm9yZw)[A-Za-z0-9_-]{50,}`),
+    trigger: 'anchor',
     anchors: ['pypi-Ag'],
     reach: 400,
     allowedDomains: ['pypi.org'],
@@ -340,7 +381,9 @@ export const BUILTIN_PATTERNS: SecretPattern[] = [
     name: 'sendgrid',
     title: 'a SendGrid API key',
     regex: re(`${L}SG\\.[A-Za-z0-9_-]{22}\\.[A-Za-z0-9_-]{43}${R}`),
-    anchors: ['SG.'],
+    trigger: 'lookback',
+    anchors: [],
+    lookback: { over: 'word', min: 43, max: 43, before: 30, marker: /SG\./ },
     reach: 72,
     allowedDomains: ['sendgrid.com', 'sendgrid.net'],
     severity: 'critical',
@@ -349,7 +392,8 @@ export const BUILTIN_PATTERNS: SecretPattern[] = [
   {
     name: 'twilio-api-key',
     title: 'a Twilio API key',
-    regex: re(`(?<![A-Za-z0-9])SK[0-9a-f]{32}(?![A-Za-z0-9])`),
+    regex: re(`${L}SK[0-9a-f]{32}(?![A-Za-z0-9])`),
+    trigger: 'anchor',
     anchors: ['SK'],
     reach: 36,
     allowedDomains: ['twilio.com'],
@@ -360,7 +404,9 @@ export const BUILTIN_PATTERNS: SecretPattern[] = [
     name: 'azure-storage-key',
     title: 'an Azure storage account key',
     regex: re(`AccountKey=([A-Za-z0-9+/]{80,90}={0,2})`),
-    anchors: ['AccountKey='],
+    trigger: 'lookback',
+    anchors: [],
+    lookback: { over: 'base64', min: 80, max: 92, before: 12, marker: /AccountKey=/ },
     reach: 104,
     allowedDomains: [],
     severity: 'critical',
@@ -373,6 +419,7 @@ export const BUILTIN_PATTERNS: SecretPattern[] = [
       `(?<![A-Za-z0-9_])(?:password|passwd|passphrase|pwd)["']?\\s*[:=]\\s*["']?([^\\s"'&;,<>{}\\\\]{6,128})`,
       'i',
     ),
+    trigger: 'full',
     anchors: caseVariants('password', 'passwd', 'passphrase', 'pwd'),
     reach: 160,
     allowedDomains: [],
@@ -384,6 +431,7 @@ export const BUILTIN_PATTERNS: SecretPattern[] = [
     name: 'basic-auth',
     title: 'HTTP Basic credentials',
     regex: re(`(?<![A-Za-z0-9_])Basic\\s+([A-Za-z0-9+/]{8,}={0,2})`),
+    trigger: 'full',
     anchors: ['Basic '],
     reach: 300,
     allowedDomains: [],
@@ -395,6 +443,7 @@ export const BUILTIN_PATTERNS: SecretPattern[] = [
     name: 'url-credentials',
     title: 'credentials in a URL',
     regex: re(`[a-z][a-z0-9+.-]{1,15}://[^/\\s:@"'<>]{1,64}:([^/\\s@"'<>]{3,128})@[a-z0-9.-]`, 'i'),
+    trigger: 'full',
     anchors: ['://'],
     reach: 240,
     allowedDomains: [],

@@ -108,6 +108,7 @@ export function compilePatterns(settings: InspectorSettings): SecretPattern[] {
       name: e.name,
       title: `a "${e.name}" secret`,
       regex,
+      trigger: 'full',
       anchors: [],
       reach: 0,
       allowedDomains: e.allowedDomains,

@@ -5,7 +5,8 @@ import type { PolicySecret } from '../../../../operator/api/policy.ts';
 import { hostMatchesAny } from '../domains.ts';
 import { mask } from '../mask.ts';
 import type { SecretPattern } from '../patterns.ts';
-import type { Finding, SecretScanner } from '../scanner.ts';
+import type { Finding } from '../findings.ts';
+import type { SecretScanner } from '../scanner.ts';
 import type { InjectLocation } from '../../../../operator/api/cage.ts';
 import type { Inspector, Message, Severity, Verdict } from '../types.ts';
 
