@@ -1,5 +1,6 @@
 // The read-only `agentcage cage` verbs: list, show, logs, audit, har, verify.
 import type { Command } from 'commander';
+import { PATHS } from '../render/contract.ts';
 import yaml from 'js-yaml';
 import {
   countDecisions,
@@ -180,7 +181,7 @@ export function registerObserveVerbs(cage: Command): void {
             ctr,
             '/usr/bin/node',
             '-e',
-            `process.stdout.write(require('fs').readFileSync(${JSON.stringify(HAR_PATH)}))`,
+            `process.stdout.write(require('fs').readFileSync(${JSON.stringify(PATHS.harFile)}))`,
           ],
           { allowFail: true },
         );
@@ -223,6 +224,3 @@ export function registerObserveVerbs(cage: Command): void {
       }),
     );
 }
-
-/** Where the proxy writes its HAR capture inside its container. */
-export const HAR_PATH = '/tmp/agentcage/flows.har';

@@ -44,8 +44,15 @@ function isAudit(r: AuditRecord): boolean {
   return typeof r.decision === 'string' || typeof r.action === 'string';
 }
 
+/** The proxy says allow/block/flag, the resolver allowed/blocked: one vocabulary for filters and counts. */
+const DECISION_WORDS: Record<string, string> = { allow: 'allowed', block: 'blocked', flag: 'flagged' };
+
+export function normalDecision(d: string): string {
+  return DECISION_WORDS[d] ?? d;
+}
+
 export function decisionOf(r: AuditRecord): string {
-  return String(r.decision ?? r.action ?? '');
+  return normalDecision(String(r.decision ?? r.action ?? ''));
 }
 
 export function hostOf(r: AuditRecord): string {
@@ -69,7 +76,7 @@ export function filterAudit(records: AuditRecord[], f: AuditFilter, now = Date.n
   const since = f.since ? parseSince(f.since, now) : undefined;
   const host = f.host?.toLowerCase();
   return records.filter((r) => {
-    if (f.decision && decisionOf(r) !== f.decision) return false;
+    if (f.decision && decisionOf(r) !== normalDecision(f.decision)) return false;
     if (host) {
       const h = hostOf(r).toLowerCase();
       if (h !== host && !h.endsWith('.' + host)) return false;

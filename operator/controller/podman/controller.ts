@@ -16,7 +16,9 @@ import {
   containerName,
   droppedSecrets,
   planVolumes,
+  secretCreateArgs,
   secretPayloads,
+  SECRET_PAYLOAD_ENV,
   secretValues,
   usedSubnets,
   type NetworkInfo,
@@ -88,6 +90,7 @@ export class PodmanController {
       placeholders,
       usedSubnets: usedSubnets(networks),
       caCertPem: ca.certPem,
+      caKeyPem: ca.keyPem,
       ssrfAllowCidrs: options.allowPrivateCidrs,
       ...renderExtras(options, upstreamCaPem),
     });
@@ -142,11 +145,13 @@ export class PodmanController {
       const payloads = secretPayloads(plan, sv.values, ca);
       for (const s of plan.secrets) {
         await podman(['secret', 'rm', s.name], { allowFail: true });
-        await podman(s.createArgs, { input: payloads.get(s.name) });
+        await podman(secretCreateArgs(s.createArgs), {
+          env: { [SECRET_PAYLOAD_ENV]: payloads.get(s.name)! },
+        });
         undo.push({ what: `secret ${s.name}`, run: () => podman(['secret', 'rm', s.name]) });
       }
       this.say(
-        `stored ${plan.secrets.length} podman secret(s) (the CA key pair and ${plan.secrets.length - 1} real value(s)), referenced by the proxy pod only`,
+        `stored ${plan.secrets.length} real value(s) as podman secrets, referenced by the proxy pod only`,
       );
 
       for (const pod of plan.pods) {
@@ -313,6 +318,7 @@ export class PodmanController {
         placeholders,
         subnet: rec.subnet,
         caCertPem: ca.certPem,
+        caKeyPem: ca.keyPem,
         ssrfAllowCidrs: rec.options.allowPrivateCidrs,
         ...renderExtras(rec.options, upstreamCaPem),
       });
@@ -327,7 +333,7 @@ export class PodmanController {
     for (const s of plan.secrets) {
       if (s.role === 'ca' || !payloads.has(s.name)) continue;
       await podman(['secret', 'rm', s.name], { allowFail: true });
-      await podman(s.createArgs, { input: payloads.get(s.name) });
+      await podman(secretCreateArgs(s.createArgs), { env: { [SECRET_PAYLOAD_ENV]: payloads.get(s.name)! } });
       changed.push(`secret ${s.name}`);
     }
     for (const pod of plan.pods) {

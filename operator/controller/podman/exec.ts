@@ -13,6 +13,8 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Return a non-zero exit as a result instead of throwing. */
   allowFail?: boolean;
+  /** Extra environment variables for the child (on top of this process's). */
+  env?: Record<string, string>;
 }
 
 /** A failed command, with the argv and what it printed, so the CLI can say exactly what failed. */
@@ -29,7 +31,10 @@ export class CommandError extends Error {
 
 export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: opts.env ? { ...process.env, ...opts.env } : process.env,
+    });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let timer: NodeJS.Timeout | undefined;

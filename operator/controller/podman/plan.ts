@@ -85,13 +85,18 @@ export function secretPayloads(
 
 /**
  * Named volumes `podman kube play` creates for a pod and `kube down` leaves behind: one per
- * configMap and emptyDir volume, named after the volume (the renderer prefixes the cage's name).
+ * configMap (named after the ConfigMap) and emptyDir volume (named after the volume); the renderer
+ * prefixes both with the cage's name.
  */
 export function podVolumes(pod: PodmanPodPlan): string[] {
   const out: string[] = [];
   for (const o of pod.objects) {
     if (o.kind !== 'Pod') continue;
-    for (const v of o.spec?.volumes ?? []) if (v.configMap || v.emptyDir || v.secret) out.push(v.name);
+    for (const v of o.spec?.volumes ?? []) {
+      // A configMap volume is created under the ConfigMap's name, an emptyDir under its own.
+      if (v.configMap?.name) out.push(v.configMap.name);
+      if (v.configMap || v.emptyDir || v.secret) out.push(v.name);
+    }
   }
   return out;
 }
@@ -117,4 +122,17 @@ export function usedSubnets(networks: NetworkInfo[]): string[] {
 export function droppedSecrets(before: string[], plan: PodmanPlan): string[] {
   const now = new Set(plan.secrets.map((s) => s.name));
   return before.filter((s) => !now.has(s));
+}
+
+/** The environment variable `podman secret create --env` reads the payload from. */
+export const SECRET_PAYLOAD_ENV = 'AGENTCAGE_SECRET_PAYLOAD';
+
+/**
+ * The render's `podman secret create ... NAME -` as `... --env NAME VAR`: podman reads `-` only
+ * from a real pipe (node gives a child a socket), and a value in argv would show in `ps`.
+ */
+export function secretCreateArgs(createArgs: string[]): string[] {
+  const args = createArgs[createArgs.length - 1] === '-' ? createArgs.slice(0, -1) : [...createArgs];
+  const at = args.indexOf('create');
+  return [...args.slice(0, at + 1), '--env', ...args.slice(at + 1), SECRET_PAYLOAD_ENV];
 }

@@ -113,14 +113,23 @@ const describe = (j) =>
   j ? [j.inspector, j.reason].filter(Boolean).join(': ') || JSON.stringify(j).slice(0, 120) : 'no JSON body';
 
 async function main() {
-  for (const d of cfg.direct) {
-    const r = await tryConnect(d.host, d.port);
-    report('no route out but the proxy', r !== 'connected', `direct TCP ${d.host}:${d.port} (${d.what})`, r);
-  }
-  for (const h of cfg.hostServices) {
-    const r = await tryConnect(h.host, h.port);
-    report('host services unreachable', r !== 'connected', `TCP ${h.host}:${h.port} (${h.what})`, r);
-  }
+  // All at once: a dropped packet costs a full timeout, and there may be a dozen of them.
+  const attempts = [
+    ...cfg.direct.map((t) => ({
+      t,
+      check: 'no route out but the proxy',
+      label: `direct TCP ${t.host}:${t.port}`,
+    })),
+    ...cfg.hostServices.map((t) => ({
+      t,
+      check: 'host services unreachable',
+      label: `TCP ${t.host}:${t.port}`,
+    })),
+  ];
+  const outcomes = await Promise.all(attempts.map((a) => tryConnect(a.t.host, a.t.port)));
+  attempts.forEach((a, i) =>
+    report(a.check, outcomes[i] !== 'connected', `${a.label} (${a.t.what})`, outcomes[i]),
+  );
 
   const resolver = new dns.promises.Resolver({ timeout: TIMEOUT, tries: 1 });
   resolver.setServers([cfg.resolver]);

@@ -160,7 +160,7 @@ export function processChecks(
     check: 'root filesystem read-only',
     ok: ro,
     tried: 'the agent process /proc/PID/mounts, entry for /',
-    result: root ? `${root[2]} ${root[3]}` : 'no root mount found',
+    result: root ? `${root[2]} ${root[3].split(',').slice(0, 2).join(',')}` : 'no root mount found',
   });
   const leaks = [...env]
     .filter(([, v]) => realValues.some((real) => real.length >= 4 && v.includes(real)))
@@ -280,7 +280,7 @@ export async function verifyCage(
   const cfg = probeConfig(cage, addr, { hostPorts, linkLocal, direct: opts.direct });
   const probe = await podman(
     [
-      'run', '--rm', '--pull=never', '--network', `container:${agentCtr}`,
+      'run', '--rm', '--pull=never', '--pod', rec.pods.find((p) => p.role === 'agent')!.name,
       '--user', '65534:65534', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges', '--read-only',
       '-v', `${PROBE_FILE}:/verify/probe.mjs:ro`, '-v', `${ctl.store.path(name, 'ca/ca.crt')}:/verify/ca.crt:ro`,
       '--entrypoint', '/usr/bin/node', opts.probeImage ?? 'localhost/agentcage-proxy:dev',
