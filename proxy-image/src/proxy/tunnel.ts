@@ -221,6 +221,9 @@ export async function handleConnect(
   // Plain HTTP inside the tunnel (CONNECT to port 80 and friends): same inspection, no TLS.
   (socket as TunnelSocket)[TUNNEL] = { host, port, listener: 'forward', tls: false };
   inner.emit('connection', socket);
+  // peek() paused it, and the inner server reads through 'data' (the forward server's parser
+  // already consumed the handle once), which does not resume an explicitly paused stream.
+  socket.resume();
 }
 
 /** Transparent mode, port 443: route by SNI. */
