@@ -10,6 +10,7 @@ import { dnsInspector } from './inspectors/dns.ts';
 import { domainInspector } from './inspectors/domain.ts';
 import { entropyInspector } from './inspectors/entropy.ts';
 import { secretsInspector } from './inspectors/secrets.ts';
+import { NaiveScanner } from './naive-scanner.ts';
 import { SecretScanner } from './scanner.ts';
 import { compilePatterns, PolicyError } from './settings.ts';
 import { createSwap, type SecretSwap } from './swap.ts';
@@ -40,6 +41,8 @@ export interface InspectorSet {
 export interface BuildOptions {
   /** Load custom inspector modules from here instead of policy.inspectors.custom.dir. */
   customDir?: string;
+  /** The secret scanner: 'fast' (default) or 'naive' (every regex over the whole input; bench baseline). */
+  scanner?: 'fast' | 'naive';
 }
 
 export async function buildInspectors(
@@ -59,7 +62,8 @@ export async function buildInspectors(
       throw new PolicyError(`secrets[${i}]`, `the value of secret ${s.name} equals its placeholder`);
   }
   const patterns = compilePatterns(settings);
-  const scanner = new SecretScanner(
+  const Scanner = opts.scanner === 'naive' ? NaiveScanner : SecretScanner;
+  const scanner = new Scanner(
     patterns,
     policy.secrets.map((s) => ({ name: s.name, value: secretValues.get(s.name) as string })),
     policy.secrets.map((s) => ({ name: s.name, value: s.placeholder })),

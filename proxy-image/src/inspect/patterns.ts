@@ -442,7 +442,8 @@ export const BUILTIN_PATTERNS: SecretPattern[] = [
   {
     name: 'url-credentials',
     title: 'credentials in a URL',
-    regex: re(`[a-z][a-z0-9+.-]{1,15}://[^/\\s:@"'<>]{1,64}:([^/\\s@"'<>]{3,128})@[a-z0-9.-]`, 'i'),
+    // Starts with the literal "://" so the regex engine can skip to it.
+    regex: re(`://[^/\\s:@"'<>]{1,64}:([^/\\s@"'<>]{3,128})@[A-Za-z0-9.-]`),
     trigger: 'full',
     anchors: ['://'],
     reach: 240,

@@ -160,23 +160,29 @@ export class SecretScanner {
     }
     if (depth >= MAX_DEPTH) return;
     // Percent-encoding and JSON \u or \/ escapes can break a token apart: decode where they occur.
-    const subBase = (s: number) => (enc ? base : base + s);
-    for (const [s, e] of segmentsAround(b, PERCENT, isUrlByte)) {
-      const decoded = Buffer.from(percentDecode(b.toString('latin1', s, e)), 'latin1');
-      this.scanBuf(decoded, subBase(s), enc ? `${enc}>url` : 'url', depth + 1, out, seen);
+    if (b.indexOf(37) >= 0) {
+      for (const [s, e] of segmentsAround(b, PERCENT, URL_BYTE)) {
+        const raw = b.toString('latin1', s, e);
+        const text = percentDecode(raw);
+        if (text === raw) continue;
+        this.scanBuf(
+          Buffer.from(text, 'latin1'),
+          enc ? base : base + s,
+          enc ? `${enc}>url` : 'url',
+          depth + 1,
+          out,
+          seen,
+        );
+      }
     }
+    if (b.indexOf(92) < 0) return;
     for (const marker of JSON_ESCAPES) {
-      for (const [s, e] of segmentsAround(b, marker, isJsonStringByte)) {
+      for (const [s, e] of segmentsAround(b, marker, JSON_STRING_BYTE)) {
         const decoded = jsonUnescapeLoose(b.toString('latin1', s, e));
-        if (decoded !== undefined)
-          this.scanBuf(
-            Buffer.from(decoded, 'latin1'),
-            subBase(s),
-            enc ? `${enc}>json` : 'json',
-            depth + 1,
-            out,
-            seen,
-          );
+        if (decoded !== undefined) {
+          const how = enc ? `${enc}>json` : 'json';
+          this.scanBuf(Buffer.from(decoded, 'latin1'), enc ? base : base + s, how, depth + 1, out, seen);
+        }
       }
     }
   }
@@ -413,29 +419,25 @@ const JSON_ESCAPES = [Buffer.from('\\u'), Buffer.from('\\/')];
 const URL_BYTE = new Uint8Array(256);
 for (let c = 0x21; c < 0x7f; c++) URL_BYTE[c] = 1;
 for (const c of '"\'<>`') URL_BYTE[c.charCodeAt(0)] = 0;
-const isUrlByte = (c: number) => URL_BYTE[c] === 1;
-const isJsonStringByte = (c: number) => c !== 34 && c !== 10 && c !== 13;
+const JSON_STRING_BYTE = new Uint8Array(256).fill(1);
+JSON_STRING_BYTE[34] = JSON_STRING_BYTE[10] = JSON_STRING_BYTE[13] = 0;
 /** How far a segment around a marker extends either way (bytes). */
 const SEGMENT_REACH = 8192;
 
 /**
- * The segments of b around each occurrence of marker: maximal runs of bytes for which inside()
- * holds (bounded by SEGMENT_REACH each way), each listed once.
+ * The segments of b around each occurrence of marker: maximal runs of bytes marked in `inside`
+ * (bounded by SEGMENT_REACH each way), each listed once.
  */
-export function segmentsAround(
-  b: Buffer,
-  marker: Buffer,
-  inside: (c: number) => boolean,
-): Array<[number, number]> {
+export function segmentsAround(b: Buffer, marker: Buffer, inside: Uint8Array): Array<[number, number]> {
   const segs: Array<[number, number]> = [];
   let end = 0;
   for (let at = b.indexOf(marker); at >= 0; at = b.indexOf(marker, Math.max(at + 1, end))) {
     let s = at;
     const lo = Math.max(end, at - SEGMENT_REACH);
-    while (s > lo && inside(b[s - 1])) s--;
+    while (s > lo && inside[b[s - 1]] === 1) s--;
     let e = at + marker.length;
     const hi = Math.min(b.length, at + SEGMENT_REACH);
-    while (e < hi && inside(b[e])) e++;
+    while (e < hi && inside[b[e]] === 1) e++;
     segs.push([s, e]);
     end = e;
   }

@@ -7,30 +7,29 @@ const B64 = new Uint8Array(256);
 for (const ch of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_')
   B64[ch.charCodeAt(0)] = 1;
 
-/** The longest run of base64 characters (either alphabet; JSON-escaped "\/" counts), and where. */
-export function longestBase64Run(b: Uint8Array): { start: number; length: number } {
-  let best = 0;
-  let bestStart = 0;
-  let run = 0;
-  for (let i = 0; i < b.length; i++) {
-    const c = b[i];
-    if (B64[c] === 1) run++;
-    else if (c === 92 && b[i + 1] === 47) {
-      run += 2; // "\/" inside a JSON string
-      i++;
-    } else {
-      if (run > best) {
-        best = run;
-        bestStart = i - run;
-      }
-      run = 0;
+/**
+ * The first run of at least `min` base64 characters (either alphabet; JSON-escaped "\/" counts),
+ * found by skip-scan: if the byte a run starting at i would need last is not base64, none does.
+ */
+export function findBase64Run(b: Uint8Array, min: number): { start: number; length: number } | undefined {
+  const n = b.length;
+  let i = 0;
+  while (i + min <= n) {
+    if (B64[b[i + min - 1]] === 0) {
+      i += min;
+      continue;
     }
+    let j = i + min - 2;
+    while (j >= i && B64[b[j]] === 1) j--;
+    if (j >= i) {
+      i = j + 1;
+      continue;
+    }
+    let e = i + min;
+    while (e < n && B64[b[e]] === 1) e++;
+    return { start: i, length: e - i };
   }
-  if (run > best) {
-    best = run;
-    bestStart = b.length - run;
-  }
-  return { start: bestStart, length: best };
+  return undefined;
 }
 
 export function base64Inspector(settings: InspectorSettings): Inspector {
@@ -47,8 +46,8 @@ export function base64Inspector(settings: InspectorSettings): Inspector {
       } else if (msg.kind === 'websocket' && msg.direction === 'outbound' && !msg.binary) data = msg.data;
       else return undefined;
       if (data.length < s.minLength) return undefined;
-      const run = longestBase64Run(data);
-      if (run.length < s.minLength) return undefined;
+      const run = findBase64Run(data, s.minLength);
+      if (!run) return undefined;
       return {
         decision: s.action,
         inspector: 'base64',

@@ -1,6 +1,6 @@
 // A body that is not what its Content-Type says: text, JSON or form bodies that are really binary
 // or very high entropy, and media/archive types (exempt from entropy checks) without their magic.
-import { bytesEntropy } from '../entropy.ts';
+import { controlBytesOf, entropyOf } from '../body-facts.ts';
 import { isTextual, mediaType } from '../http-util.ts';
 import type { InspectorSettings } from '../settings.ts';
 import type { Inspector, Message, Verdict } from '../types.ts';
@@ -38,16 +38,6 @@ const MAGIC: Array<[media: string, check: (b: Buffer) => boolean, what: string]>
   ],
 ];
 
-/** Control bytes other than tab, newline, carriage return and form feed. */
-function controlBytes(b: Buffer): number {
-  let n = 0;
-  for (let i = 0; i < b.length; i++) {
-    const c = b[i];
-    if ((c < 0x20 && c !== 9 && c !== 10 && c !== 13 && c !== 12) || c === 0x7f) n++;
-  }
-  return n;
-}
-
 export function contentTypeInspector(settings: InspectorSettings): Inspector {
   const c = settings.contentType;
   const verdict = (reason: string): Verdict => ({
@@ -66,13 +56,13 @@ export function contentTypeInspector(settings: InspectorSettings): Inspector {
       if (isTextual(media)) {
         if (!isUtf8(body))
           return verdict(`the body is declared ${media} but is not valid UTF-8 text: it is binary`);
-        const ctl = controlBytes(body);
+        const ctl = controlBytesOf(body);
         if (ctl > 0)
           return verdict(
             `the body is declared ${media} but holds ${ctl} control byte${ctl > 1 ? 's' : ''}: it is binary`,
           );
         if (body.length >= MIN_BYTES_FOR_ENTROPY) {
-          const bits = bytesEntropy(body);
+          const bits = entropyOf(body);
           if (bits > TEXT_MAX_ENTROPY)
             return verdict(
               `the body is declared ${media} but has ${bits.toFixed(2)} bits of entropy per byte, more than text ever has (${TEXT_MAX_ENTROPY})`,

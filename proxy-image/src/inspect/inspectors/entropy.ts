@@ -2,7 +2,8 @@
 // URL query values and path segments (bits per character). Media and archives are exempt, and so
 // are signed-URL parameters on their providers' hosts.
 import { hostMatches } from '../domains.ts';
-import { bytesEntropy, stringEntropy } from '../entropy.ts';
+import { entropyOf } from '../body-facts.ts';
+import { stringEntropy } from '../entropy.ts';
 import { percentDecode } from '../encodings.ts';
 import { formatBytes, mediaType } from '../http-util.ts';
 import { mask } from '../mask.ts';
@@ -66,7 +67,7 @@ export function entropyInspector(settings: InspectorSettings): Inspector {
         if (u) return u;
         const media = mediaType(msg.headers);
         if (msg.body.length < e.minBodyBytes || isExempt(media, exempt)) return undefined;
-        const bits = bytesEntropy(msg.body);
+        const bits = entropyOf(msg.body);
         if (bits > e.bodyThreshold)
           return verdict(
             `the request body (${formatBytes(msg.body.length)}${media ? ' of ' + media : ''}) has ${bits.toFixed(2)} bits of entropy per byte, above the ${e.bodyThreshold} limit: it looks encrypted or compressed`,
@@ -75,7 +76,7 @@ export function entropyInspector(settings: InspectorSettings): Inspector {
       }
       if (msg.kind === 'websocket' && msg.direction === 'outbound') {
         if (msg.data.length < e.minBodyBytes) return undefined;
-        const bits = bytesEntropy(msg.data);
+        const bits = entropyOf(msg.data);
         if (bits > e.bodyThreshold)
           return verdict(
             `a WebSocket frame (${formatBytes(msg.data.length)}) has ${bits.toFixed(2)} bits of entropy per byte, above the ${e.bodyThreshold} limit: it looks encrypted or compressed`,

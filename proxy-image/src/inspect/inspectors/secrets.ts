@@ -6,7 +6,10 @@ import { hostMatchesAny } from '../domains.ts';
 import { mask } from '../mask.ts';
 import type { SecretPattern } from '../patterns.ts';
 import type { Finding } from '../findings.ts';
-import type { SecretScanner } from '../scanner.ts';
+/** Anything that scans a buffer or string for findings (the fast scanner or the naive one). */
+export interface Scanner {
+  scan(input: Buffer | string): Finding[];
+}
 import type { InjectLocation } from '../../../../operator/api/cage.ts';
 import type { Inspector, Message, Severity, Verdict } from '../types.ts';
 
@@ -19,18 +22,33 @@ export interface Located extends Finding {
 const RANK: Record<Severity, number> = { info: 0, low: 1, medium: 2, high: 3, critical: 4 };
 
 /** Every finding in the parts of an outbound message, with where it sits. */
-export function scanOutbound(scanner: SecretScanner, msg: Message): Located[] {
+export function scanOutbound(scanner: Scanner, msg: Message): Located[] {
   const out: Located[] = [];
-  const add = (location: InjectLocation, where: string, fs: Finding[]) => {
-    for (const f of fs) out.push({ ...f, location, where });
-  };
   if (msg.kind === 'request') {
-    add('url', 'the URL', scanner.scan(msg.path));
-    for (const [name, value] of msg.headers)
-      add('headers', `header ${name}`, scanner.scan(`${name}: ${value}`));
-    if (msg.body.length > 0) add('body', 'the body', scanner.scan(msg.body));
+    // One scan over the head: the URL, then each header on its own line (runs never cross lines).
+    const starts: number[] = [0];
+    let head = msg.path;
+    for (const [name, value] of msg.headers) {
+      starts.push(head.length + 1);
+      head += '\n' + name + ': ' + value;
+    }
+    for (const f of scanner.scan(Buffer.from(head, 'latin1'))) {
+      let k = starts.length - 1;
+      while (k > 0 && starts[k] > f.offset) k--;
+      if (k === 0) out.push({ ...f, location: 'url', where: 'the URL' });
+      else
+        out.push({
+          ...f,
+          offset: f.offset - starts[k],
+          location: 'headers',
+          where: `header ${msg.headers[k - 1][0]}`,
+        });
+    }
+    if (msg.body.length > 0)
+      for (const f of scanner.scan(msg.body)) out.push({ ...f, location: 'body', where: 'the body' });
   } else if (msg.kind === 'websocket' && msg.direction === 'outbound') {
-    add('websocket', 'a WebSocket frame', scanner.scan(msg.data));
+    for (const f of scanner.scan(msg.data))
+      out.push({ ...f, location: 'websocket', where: 'a WebSocket frame' });
   }
   return out;
 }
@@ -55,7 +73,7 @@ function placeholderUsable(f: Located, s: PolicySecret, host: string, msg: Messa
 }
 
 export function secretsInspector(
-  scanner: SecretScanner,
+  scanner: Scanner,
   patterns: readonly SecretPattern[],
   secrets: readonly PolicySecret[],
 ): Inspector {
