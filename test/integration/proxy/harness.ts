@@ -147,7 +147,10 @@ function attachWebSocket(server: http.Server): WebSocketServer {
     ws.on('message', (data, isBinary) => {
       const text = data.toString();
       if (text === 'send-real') return ws.send(`inbound carries ${REAL_KEY}`);
-      ws.send(isBinary ? data : `echo:${text}`, { binary: isBinary });
+      // Says whether the real value arrived, so tests can tell injection from pass-through.
+      ws.send(isBinary ? data : `echo:${text}${text.includes(REAL_KEY) ? ' [real value received]' : ''}`, {
+        binary: isBinary,
+      });
     });
   });
   return wss;
