@@ -132,7 +132,7 @@ export const BUILTIN_PATTERNS: SecretPattern[] = [
     name: 'aws-secret-access-key',
     title: 'an AWS secret access key',
     regex: re(
-      `(?:aws_?secret_?access_?key|secret_?access_?key|secretaccesskey|aws_?secret_?key)["']?\\s*[:=]\\s*["']?([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])`,
+      `(?:aws_?secret_?access_?key|secret_?access_?key|secretaccesskey|aws_?secret_?key)["'\\\\]{0,2}\\s*[:=]\\s*["'\\\\]{0,2}([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])`,
       'i',
     ),
     trigger: 'lookback',
@@ -142,6 +142,7 @@ export const BUILTIN_PATTERNS: SecretPattern[] = [
     allowedDomains: [],
     severity: 'critical',
     action: 'block',
+    verify: (v) => /[A-Z]/.test(v) && /[a-z]/.test(v) && /[0-9/+]/.test(v),
   },
   {
     name: 'github-token',
@@ -179,7 +180,8 @@ export const BUILTIN_PATTERNS: SecretPattern[] = [
   {
     name: 'gcp-service-account',
     title: 'a GCP service-account key file',
-    regex: re(`"type"\\s*:\\s*"service_account"`),
+    // Quotes may arrive JSON-escaped (a key file inside a JSON string).
+    regex: re(`type\\\\?"\\s*:\\s*\\\\?"service_account`),
     trigger: 'full',
     anchors: [],
     reach: 0,
@@ -416,7 +418,7 @@ export const BUILTIN_PATTERNS: SecretPattern[] = [
     name: 'password-assignment',
     title: 'a password',
     regex: re(
-      `(?<![A-Za-z0-9_])(?:password|passwd|passphrase|pwd)["']?\\s*[:=]\\s*["']?([^\\s"'&;,<>{}\\\\]{6,128})`,
+      `(?<![A-Za-z0-9])(?:password|passwd|passphrase|pwd)["'\\\\]{0,2}\\s*[:=]\\s*["'\\\\]{0,2}([^\\s"'&;,<>{}\\\\]{6,128})`,
       'i',
     ),
     trigger: 'full',

@@ -127,8 +127,9 @@ export class SecretScanner {
   }
 
   /**
-   * Skip-scan for words (runs of [A-Za-z0-9_-]) of at least MIN_RUN bytes: look at the last byte a
-   * word starting at i would need; if it is not a word byte, no such word starts before it.
+   * Skip-scan for runs of base64 bytes ([A-Za-z0-9+/_-], which covers every token) of at least
+   * MIN_RUN: look at the last byte a run starting at i would need; if it is not a run byte, no
+   * such run starts before it.
    */
   private scanRuns(
     b: Buffer,
@@ -141,21 +142,20 @@ export class SecretScanner {
     const n = b.length;
     const M = MIN_RUN;
     let i = 0;
-    let doneTo = 0; // base64 extents already looked at end here
     while (i + M <= n) {
-      if ((CLS[b[i + M - 1]] & W) === 0) {
+      if ((CLS[b[i + M - 1]] & B) === 0) {
         i += M;
         continue;
       }
       let j = i + M - 2;
-      while (j >= i && (CLS[b[j]] & W) !== 0) j--;
+      while (j >= i && (CLS[b[j]] & B) !== 0) j--;
       if (j >= i) {
         i = j + 1;
         continue;
       }
       let e = i + M;
-      while (e < n && (CLS[b[e]] & W) !== 0) e++;
-      doneTo = this.inspectWord(b, i, e, doneTo, base, enc, depth, out, seen);
+      while (e < n && (CLS[b[e]] & B) !== 0) e++;
+      this.inspectRun(b, i, e, base, enc, depth, out, seen);
       i = e + 1;
     }
     if (depth >= MAX_DEPTH) return;
@@ -187,31 +187,43 @@ export class SecretScanner {
     }
   }
 
-  /** One long word [s, e): its anchor, the base64 run around it, a hex decoding. Returns doneTo. */
-  private inspectWord(
+  /** One long base64-alphabet run [s, e): its words (split at "+" and "/"), then the run as base64. */
+  private inspectRun(
     b: Buffer,
     s: number,
     e: number,
-    doneTo: number,
     base: number,
     enc: string,
     depth: number,
     out: Finding[],
     seen: Set<string>,
-  ): number {
+  ): void {
+    let w = s;
+    for (let i = s; i <= e; i++) {
+      if (i < e && (CLS[b[i]] & W) !== 0) continue;
+      if (i - w >= MIN_RUN) this.inspectWord(b, w, i, base, enc, depth, out, seen);
+      w = i + 1;
+    }
+    let be = e;
+    while (be < b.length && b[be] === 61) be++; // "=" padding
+    this.base64Run(b, s, be, base, enc, depth, out, seen);
+  }
+
+  /** One long word [s, e) (a run of [A-Za-z0-9_-]): its anchor, lookbacks, a hex decoding. */
+  private inspectWord(
+    b: Buffer,
+    s: number,
+    e: number,
+    base: number,
+    enc: string,
+    depth: number,
+    out: Finding[],
+    seen: Set<string>,
+  ): void {
     const slot = this.bigram[(b[s] << 8) | b[s + 1]];
     if (slot !== 0) this.tryAnchors(this.groups[slot - 1], b, s, base, enc, out, seen);
     for (const p of this.wordLookbacks) this.lookback(p, b, s, e, base, enc, out, seen);
     if (depth < MAX_DEPTH && (CLS[b[s]] & H) !== 0) this.hexRun(b, s, e, base, enc, depth, out, seen);
-    if (e <= doneTo) return doneTo;
-    // The base64 run this word is part of ("+", "/" and "=" split base64 into words).
-    let bs = s;
-    while (bs > 0 && (CLS[b[bs - 1]] & B) !== 0) bs--;
-    let be = e;
-    while (be < b.length && (CLS[b[be]] & B) !== 0) be++;
-    while (be < b.length && b[be] === 61) be++;
-    this.base64Run(b, bs, be, base, enc, depth, out, seen);
-    return be;
   }
 
   private lookback(
