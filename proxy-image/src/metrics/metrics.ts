@@ -1,6 +1,7 @@
 // The proxy's Prometheus metrics (prom-client, own registry). Label values are a small fixed
 // set (never a host or a path), and the children on the hot path are bound once.
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export type RequestDecision = 'allow' | 'flag' | 'block' | 'rate_limited' | 'error';
 export type Scheme = 'http' | 'https' | 'ws' | 'wss' | 'tunnel';
@@ -25,8 +26,7 @@ export class ProxyMetrics {
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
-    if (opts.defaultMetrics !== false)
-      collectDefaultMetrics({ register: this.registry, prefix: 'agentcage_proxy_' });
+    if (opts.defaultMetrics !== false) registerProcessMetrics(this.registry);
     this.requests = new Counter({
       name: 'agentcage_proxy_requests_total',
       help: 'Requests, WebSocket upgrades and tunnels decided, by decision and scheme.',
@@ -88,7 +88,8 @@ export class ProxyMetrics {
     this.bytesOut = this.bytes.labels('outbound');
     this.bytesIn = this.bytes.labels('inbound');
     for (const l of ['forward', 'transparent_http', 'transparent_https']) this.connections.labels(l).set(0);
-    for (const d of ['allow', 'block', 'rate_limited']) this.request(d as RequestDecision, 'http');
+    // Present from the first scrape (at 0), so rate() and absent() behave before any traffic.
+    for (const d of ['allow', 'block', 'rate_limited']) this.requests.labels(d, 'http').inc(0);
   }
 
   request(decision: RequestDecision, scheme: Scheme): void {
@@ -131,4 +132,58 @@ export class ProxyMetrics {
   frame(direction: 'outbound' | 'inbound', decision: 'allow' | 'flag' | 'block'): void {
     this.frames.labels(direction, decision).inc();
   }
+}
+
+/**
+ * The standard process metrics under their conventional names. prom-client's default set is not
+ * used: some of its gauges end in _total, which `promtool check metrics` rejects.
+ */
+function registerProcessMetrics(registry: Registry): void {
+  const registers = [registry];
+  const started = Date.now() / 1000 - process.uptime();
+  new Gauge({
+    name: 'process_resident_memory_bytes',
+    help: 'Resident memory size in bytes.',
+    registers,
+    collect() {
+      this.set(process.memoryUsage.rss());
+    },
+  });
+  new Gauge({
+    name: 'process_start_time_seconds',
+    help: 'Start time of the process since the Unix epoch in seconds.',
+    registers,
+    collect() {
+      this.set(Math.round(started));
+    },
+  });
+  new Counter({
+    name: 'process_cpu_seconds_total',
+    help: 'User and system CPU time spent in seconds.',
+    registers,
+    collect() {
+      const u = process.cpuUsage();
+      this.reset();
+      this.inc((u.user + u.system) / 1e6);
+    },
+  });
+  new Gauge({
+    name: 'nodejs_heap_size_used_bytes',
+    help: 'V8 heap in use, in bytes.',
+    registers,
+    collect() {
+      this.set(process.memoryUsage().heapUsed);
+    },
+  });
+  const lag = monitorEventLoopDelay({ resolution: 20 });
+  lag.enable();
+  new Gauge({
+    name: 'nodejs_eventloop_lag_p99_seconds',
+    help: '99th percentile event loop delay since the last scrape, in seconds.',
+    registers,
+    collect() {
+      this.set(lag.percentile(99) / 1e9);
+      lag.reset();
+    },
+  });
 }

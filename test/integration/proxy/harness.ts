@@ -110,6 +110,10 @@ function handler(seen: Upstream['seen']) {
       });
       if (path === '/1k') return res.writeHead(200, { 'content-type': 'text/plain' }).end(BODY_1K);
       if (path === '/64k') return res.writeHead(200, { 'content-type': 'text/plain' }).end(BODY_64K);
+      if (path === '/slow') {
+        setTimeout(() => res.writeHead(200, { 'content-type': 'text/plain' }).end('slow done'), 300);
+        return;
+      }
       if (path === '/kill') {
         // Headers and part of a chunked body, then the connection dies.
         res.writeHead(200, { 'content-type': 'text/plain' });

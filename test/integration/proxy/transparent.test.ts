@@ -195,7 +195,10 @@ describe('proxy, transparent mode: routing by Host and SNI', function () {
     const cage = await curl([...viaHttps('pass.test', 443), '--cacert', rig.caPath, 'https://pass.test/1k']);
     assert.equal(cage.status, 0);
     assert.match(cage.stderr, /certificate/i);
-    const line = rig.auditLines().findLast((l) => l.host === 'pass.test');
+    const line = rig
+      .auditLines()
+      .filter((l) => l.host === 'pass.test')
+      .at(-1);
     assert.equal(line?.passthrough, true);
   });
 });
