@@ -55,7 +55,9 @@ export const testValues = () =>
     ['GITHUB_TOKEN', GITHUB_REAL],
   ]);
 
-export function request(over: Partial<RequestMessage> & { body?: Buffer | string } = {}): RequestMessage {
+export function request(
+  over: Partial<Omit<RequestMessage, 'body'>> & { body?: Buffer | string } = {},
+): RequestMessage {
   const body = over.body === undefined ? Buffer.alloc(0) : Buffer.from(over.body);
   return {
     kind: 'request',
