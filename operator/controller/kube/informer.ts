@@ -47,6 +47,7 @@ export function dropManagedFields(obj: KubeObject): KubeObject {
 
 export class Informer {
   private cache = new Map<string, KubeObject>();
+  private indexes = new Map<string, { fn: (obj: KubeObject) => string[]; map: Map<string, Set<string>> }>();
   private handlers: InformerHandlers[] = [];
   private lastRv = '';
   private stopped = true;
@@ -71,6 +72,36 @@ export class Informer {
 
   addHandlers(h: InformerHandlers): void {
     this.handlers.push(h);
+  }
+
+  /** Maintains an index (e.g. owner uid -> objects); add before start(). */
+  addIndex(name: string, fn: (obj: KubeObject) => string[]): void {
+    this.indexes.set(name, { fn, map: new Map() });
+  }
+
+  byIndex(name: string, value: string): KubeObject[] {
+    const keys = this.indexes.get(name)?.map.get(value);
+    if (!keys) return [];
+    return [...keys].map((k) => this.cache.get(k)!).filter((o) => o !== undefined);
+  }
+
+  private put(key: string, obj: KubeObject | undefined, old: KubeObject | undefined): void {
+    for (const { fn, map } of this.indexes.values()) {
+      if (old)
+        for (const v of fn(old)) {
+          const set = map.get(v);
+          set?.delete(key);
+          if (set?.size === 0) map.delete(v);
+        }
+      if (obj)
+        for (const v of fn(obj)) {
+          let set = map.get(v);
+          if (!set) map.set(v, (set = new Set()));
+          set.add(key);
+        }
+    }
+    if (obj) this.cache.set(key, obj);
+    else this.cache.delete(key);
   }
 
   get(namespace: string | undefined, name: string): KubeObject | undefined {
@@ -201,14 +232,14 @@ export class Informer {
     const key = keyOf(obj);
     if (e.type === 'DELETED') {
       const old = this.cache.get(key);
-      this.cache.delete(key);
+      this.put(key, undefined, old);
       if (rv) this.lastRv = rv;
       for (const h of this.handlers) h.onDelete?.(old ?? obj);
       return;
     }
     const next = this.opts.transform ? this.opts.transform(obj) : obj;
     const old = this.cache.get(key);
-    this.cache.set(key, next);
+    this.put(key, next, old);
     if (rv) this.lastRv = rv;
     for (const h of this.handlers) {
       if (old) h.onUpdate?.(old, next);
@@ -224,7 +255,7 @@ export class Informer {
       const key = keyOf(obj);
       seen.add(key);
       const old = this.cache.get(key);
-      this.cache.set(key, obj);
+      this.put(key, obj, old);
       for (const h of this.handlers) {
         if (!old) h.onAdd?.(obj);
         else if (old.metadata.resourceVersion !== obj.metadata.resourceVersion) h.onUpdate?.(old, obj);
@@ -232,7 +263,7 @@ export class Informer {
     }
     for (const [key, old] of this.cache) {
       if (seen.has(key)) continue;
-      this.cache.delete(key);
+      this.put(key, undefined, old);
       for (const h of this.handlers) h.onDelete?.(old);
     }
   }

@@ -37,8 +37,9 @@ export function stableStringify(v: unknown): string {
   return JSON.stringify(v) ?? 'null';
 }
 
+/** A hash of a value whose key order is stable (what one renderer produces): JSON as it is. */
 export function hashOf(v: unknown): string {
-  return createHash('sha256').update(stableStringify(v)).digest('hex').slice(0, 32);
+  return createHash('sha256').update(JSON.stringify(v)).digest('hex').slice(0, 32);
 }
 
 export function clone<T>(v: T): T {

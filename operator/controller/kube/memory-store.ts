@@ -46,6 +46,8 @@ interface Stored {
   type: ResourceType;
   obj: KubeObject; // without managedFields
   managers: Manager[];
+  /** The object as the API answers it (managedFields included), serialised once per version. */
+  json?: string;
 }
 
 interface LoggedEvent {
@@ -283,6 +285,7 @@ export class MemoryApiServer implements ApiClient {
       opts.fieldManager,
       rfc3339(this.now()),
       'status',
+      'status',
     );
     return this.present(this.replace(cur, next, managers));
   }
@@ -300,7 +303,7 @@ export class MemoryApiServer implements ApiClient {
     const next = structuredClone(cur.obj);
     if (finalizers.length > 0) next.metadata.finalizers = [...finalizers];
     else delete next.metadata.finalizers;
-    return this.writeUpdate(cur, next, opts.fieldManager);
+    return this.writeUpdate(cur, next, opts.fieldManager, 'metadata');
   }
 
   async create(type: ResourceType, obj: KubeObject, opts: { fieldManager: string }): Promise<KubeObject> {
@@ -435,7 +438,7 @@ export class MemoryApiServer implements ApiClient {
   }
 
   /** A whole-object write (update, finalizer patch): ownership, generation, deletion. */
-  private writeUpdate(cur: Stored, next: KubeObject, manager: string): KubeObject {
+  private writeUpdate(cur: Stored, next: KubeObject, manager: string, scope?: string): KubeObject {
     this.checkFinalizers(cur.type, cur.obj, next);
     if (deepEqual(next, cur.obj)) return this.present(cur);
     const managers = updateOwnership(
@@ -444,6 +447,8 @@ export class MemoryApiServer implements ApiClient {
       cur.managers,
       manager,
       rfc3339(this.now()),
+      undefined,
+      scope,
     );
     const s = this.replace(cur, next, managers);
     if (s.obj.metadata.deletionTimestamp && (s.obj.metadata.finalizers ?? []).length === 0) {
@@ -542,7 +547,7 @@ export class MemoryApiServer implements ApiClient {
       tkey: tkeyOf(s.type),
       namespace: s.obj.metadata.namespace,
       type,
-      json: JSON.stringify(this.withManagedFields(s)),
+      json: (s.json = JSON.stringify(this.withManagedFields(s))),
       labels: s.obj.metadata.labels ?? {},
       prevLabels,
     };
@@ -590,7 +595,8 @@ export class MemoryApiServer implements ApiClient {
   }
 
   private present(s: Stored): KubeObject {
-    return JSON.parse(JSON.stringify(this.withManagedFields(s))) as KubeObject;
+    s.json ??= JSON.stringify(this.withManagedFields(s));
+    return JSON.parse(s.json) as KubeObject;
   }
 
   private allocateClusterIP(obj: KubeObject) {

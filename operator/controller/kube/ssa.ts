@@ -51,30 +51,36 @@ function matchesKey(elem: unknown, seg: Segment): boolean {
   return Object.keys(k).every((f) => deepEqual(elem[f], k[f]));
 }
 
-/** The leaf field paths of an object (top-level apiVersion/kind and server metadata excluded). */
-export function fieldSet(obj: Record<string, unknown>): Set<FieldPath> {
-  const out = new Set<FieldPath>();
-  const walk = (v: unknown, segs: Segment[]) => {
-    if (isPlainObject(v) && Object.keys(v).some((k) => v[k] !== undefined)) {
-      for (const [k, child] of Object.entries(v)) {
+/** The leaf fields of an object and their values (top-level apiVersion/kind and server metadata excluded). */
+export function fieldEntries(obj: Record<string, unknown>): Map<FieldPath, unknown> {
+  const out = new Map<FieldPath, unknown>();
+  const walk = (v: unknown, path: FieldPath) => {
+    if (isPlainObject(v)) {
+      let any = false;
+      for (const k in v) {
+        const child = v[k];
         if (child === undefined) continue;
-        if (segs.length === 0 && (k === 'apiVersion' || k === 'kind')) continue;
-        if (segs.length === 1 && segs[0] === 'f:metadata' && SERVER_META.has(k)) continue;
-        walk(child, [...segs, `f:${k}`]);
+        any = true;
+        if (path === '' && (k === 'apiVersion' || k === 'kind')) continue;
+        if (path === 'f:metadata' && SERVER_META.has(k)) continue;
+        walk(child, path === '' ? `f:${k}` : `${path}${SEP}f:${k}`);
       }
-      return;
-    }
-    if (Array.isArray(v)) {
+      if (any) return;
+    } else if (Array.isArray(v)) {
       const keys = listKeyFields(v);
       if (keys) {
-        for (const e of v as Record<string, unknown>[]) walk(e, [...segs, keySegment(e, keys)]);
+        for (const e of v as Record<string, unknown>[]) walk(e, `${path}${SEP}${keySegment(e, keys)}`);
         return;
       }
     }
-    if (segs.length > 0) out.add(encodePath(segs));
+    if (path !== '') out.set(path, v);
   };
-  walk(obj, []);
+  walk(obj, '');
   return out;
+}
+
+export function fieldSet(obj: Record<string, unknown>): Set<FieldPath> {
+  return new Set(fieldEntries(obj).keys());
 }
 
 export function getAt(obj: unknown, path: FieldPath): unknown {
@@ -213,20 +219,23 @@ export function applyFields(
 ): ApplyResult {
   const self = { manager, operation: 'Apply' as const };
   const selfId = managerId(self);
-  const newSet = fieldSet(applied);
+  const sent = fieldEntries(applied);
+  const have = live ? fieldEntries(live) : new Map<FieldPath, unknown>();
+  const newSet = new Set(sent.keys());
   const conflicts: Conflict[] = [];
   const taken = new Map<string, Set<FieldPath>>();
-  if (live) {
-    for (const p of newSet) {
-      const lv = getAt(live, p);
-      if (lv === undefined || deepEqual(lv, getAt(applied, p))) continue;
-      for (const m of managers) {
-        if (managerId(m) === selfId || !m.fields.has(p)) continue;
-        conflicts.push({ manager: m.manager, field: printPath(p) });
-        const id = managerId(m);
-        if (!taken.has(id)) taken.set(id, new Set());
-        taken.get(id)!.add(p);
-      }
+  const changed: FieldPath[] = [];
+  for (const [p, v] of sent) {
+    const lv = have.get(p);
+    if (lv !== undefined && deepEqual(lv, v)) continue;
+    changed.push(p);
+    if (lv === undefined) continue;
+    for (const m of managers) {
+      if (managerId(m) === selfId || !m.fields.has(p)) continue;
+      conflicts.push({ manager: m.manager, field: printPath(p) });
+      const id = managerId(m);
+      if (!taken.has(id)) taken.set(id, new Set());
+      taken.get(id)!.add(p);
     }
   }
   if (conflicts.length > 0 && !force) return { object: live ?? {}, managers, conflicts };
@@ -245,7 +254,7 @@ export function applyFields(
     if (newSet.has(p) || others.some((m) => m.fields.has(p))) continue;
     deleteAt(result, p);
   }
-  for (const p of newSet) setAt(result, p, getAt(applied, p));
+  for (const p of changed) setAt(result, p, sent.get(p));
   const next: Manager[] = [];
   let placed = false;
   for (const m of managers) {
@@ -272,34 +281,46 @@ export function updateOwnership(
   manager: string,
   time: string,
   subresource?: string,
+  /** Only this top-level field can have changed (status writes, finalizer patches): skip the rest. */
+  scope?: string,
 ): Manager[] {
-  const beforeSet = before ? fieldSet(before) : new Set<FieldPath>();
-  const afterSet = fieldSet(after);
+  const part = (o: Record<string, unknown> | undefined) => (scope ? { [scope]: o?.[scope] } : (o ?? {}));
+  const inScope = (p: FieldPath) => !scope || p === `f:${scope}` || p.startsWith(`f:${scope}${SEP}`);
+  const beforeE = fieldEntries(part(before));
+  const afterE = fieldEntries(part(after));
   const changed = new Set<FieldPath>();
-  for (const p of afterSet) {
-    if (!beforeSet.has(p) || !deepEqual(getAt(before, p), getAt(after, p))) changed.add(p);
+  for (const [p, v] of afterE) {
+    const b = beforeE.get(p);
+    if (b === undefined || !deepEqual(b, v)) changed.add(p);
   }
+  const kept = (p: FieldPath) => !inScope(p) || afterE.has(p);
   const selfId = managerId({ manager, operation: 'Update', subresource });
   const next: Manager[] = [];
   let self: Manager | undefined;
   for (const m of managers) {
-    const fields = new Set([...m.fields].filter((p) => afterSet.has(p)));
+    let fields = m.fields;
+    if ([...fields].some((p) => !kept(p) || (changed.has(p) && managerId(m) !== selfId)))
+      fields = new Set([...fields].filter((p) => kept(p) && (managerId(m) === selfId || !changed.has(p))));
     if (managerId(m) === selfId) {
-      for (const p of changed) fields.add(p);
+      if (changed.size > 0) fields = new Set([...fields, ...changed]);
       self = { ...m, time: changed.size > 0 ? time : m.time, fields };
       next.push(self);
       continue;
     }
-    for (const p of changed) fields.delete(p);
-    if (fields.size > 0) next.push({ ...m, fields });
+    if (fields.size > 0) next.push(fields === m.fields ? m : { ...m, fields });
   }
   if (!self && changed.size > 0)
     next.push({ manager, operation: 'Update', subresource, time, fields: changed });
   return next;
 }
 
+const fieldsV1Cache = new WeakMap<Set<FieldPath>, Record<string, unknown>>();
+
 /** managedFields[].fieldsV1: the field paths as the API server's nested `f:`/`k:` map. */
 export function toFieldsV1(fields: Set<FieldPath>): Record<string, unknown> {
+  // Field sets are never mutated once a Manager holds them, so the map can be kept.
+  const hit = fieldsV1Cache.get(fields);
+  if (hit) return hit;
   const root: Record<string, unknown> = {};
   for (const p of fields) {
     let cur = root;
@@ -308,6 +329,7 @@ export function toFieldsV1(fields: Set<FieldPath>): Record<string, unknown> {
       cur = cur[seg] as Record<string, unknown>;
     }
   }
+  fieldsV1Cache.set(fields, root);
   return root;
 }
 

@@ -102,6 +102,11 @@ export class WorkQueue {
     return this.queue.length - this.head;
   }
 
+  /** No key is being processed right now. */
+  idleNow(): boolean {
+    return this.processing.size === 0;
+  }
+
   /** Nothing waiting, nothing running, nothing scheduled. */
   idle(): boolean {
     return this.len() === 0 && this.processing.size === 0 && this.delayed.size === 0;
