@@ -71,3 +71,20 @@ export function request(
     body,
   };
 }
+
+/** The test policy in blocklist mode (every host reachable) plus a body-only secret with awkward characters. */
+export const DB_PH = 'agentcage-ph-' + 'e5'.repeat(16);
+export const DB_REAL = 'Zx9!p@ss w0rd/+"q"\\end';
+
+export function policyWithDb() {
+  const p = testPolicy({ egress: { mode: 'blocklist', rules: [], passthrough: [], ports: [80, 443] } });
+  p.secrets.push({
+    name: 'DB_PASSWORD',
+    placeholder: DB_PH,
+    valueFrom: { env: 'DB_PASSWORD' },
+    injectTo: ['db.example.com'],
+    injectIn: ['body'],
+  });
+  return p;
+}
+export const valuesWithDb = () => new Map([...testValues(), ['DB_PASSWORD', DB_REAL]]);
