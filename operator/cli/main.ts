@@ -7,6 +7,7 @@ import { CliError, EXIT } from './io.ts';
 import { registerRender } from './render.ts';
 import { registerValidate } from './validate.ts';
 import { registerProxy } from './proxy.ts';
+import { registerScan } from './scan.ts';
 import { cageCommand } from './cage.ts';
 
 export function buildProgram(): Command {
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
   registerCrd(program);
   registerInit(program);
   registerProxy(program);
+  registerScan(program);
   program.addCommand(cageCommand());
   // Commands added whole (addCommand) do not inherit settings: apply them to every command.
   const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];

@@ -69,11 +69,15 @@ export class SecretScanner {
   private readonly awsId?: SecretPattern;
   private readonly awsSecret?: SecretPattern;
 
+  private readonly fullLimit: number;
+
   constructor(
     patterns: readonly SecretPattern[],
     realValues: readonly KnownValue[] = [],
     placeholders: readonly KnownValue[] = [],
+    opts: { fullLimit?: number } = {},
   ) {
+    this.fullLimit = opts.fullLimit ?? FULL_LIMIT;
     this.needles = buildNeedles(realValues, placeholders, encodedForms);
     this.index = new NeedleIndex(this.needles.map((n) => Buffer.from(n.text, 'utf8').toString('latin1')));
     for (const p of patterns) {
@@ -119,7 +123,7 @@ export class SecretScanner {
       for (const [needle, pos] of this.index.find(b))
         addFinding(out, seen, needleFinding(this.needles[needle], enc ? base : base + pos, enc));
     }
-    if (this.fulls.length > 0 && b.length <= FULL_LIMIT) {
+    if (this.fulls.length > 0 && b.length <= this.fullLimit) {
       const text = b.toString('latin1');
       for (const p of this.fulls) this.runRegex(p, text, 0, enc ? base : base, enc, out, seen);
     }
