@@ -2,7 +2,9 @@
 // the chains for each kind of message and the secret swap. Pure apart from loading custom modules.
 import type { ProxyPolicy } from '../../../operator/api/policy.ts';
 import { runChain, runChainSync } from './chain.ts';
+import { decodedRequest } from './content-encoding.ts';
 import { loadCustomInspectors } from './custom.ts';
+import { mostSpecific } from './domains.ts';
 import { base64Inspector } from './inspectors/base64.ts';
 import { bodySizeInspector } from './inspectors/body-size.ts';
 import { contentTypeInspector } from './inspectors/content-type.ts';
@@ -86,7 +88,10 @@ export async function buildInspectors(
 
   return {
     names: outbound.map((i) => i.name),
-    inspectRequest: (msg, now) => runChain(outbound, msg, ctx(now)),
+    inspectRequest: (msg, now) => {
+      const limit = mostSpecific(msg.host, settings.bodySize.perHost) ?? settings.bodySize.maxRequestBytes;
+      return runChain(outbound, decodedRequest(msg, limit), ctx(now));
+    },
     inspectResponse: (msg, now) => runChain(custom, msg, ctx(now)),
     inspectFrame: (msg, now) => runChain(msg.direction === 'outbound' ? outbound : custom, msg, ctx(now)),
     inspectDns: (msg, now) => runChainSync(dnsChain, msg, ctx(now)),

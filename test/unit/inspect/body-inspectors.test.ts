@@ -237,3 +237,42 @@ describe('base64 blobs', () => {
     assert.equal(b.blockedBy?.inspector, 'base64');
   });
 });
+
+describe('compressed request bodies (Content-Encoding)', () => {
+  it('are inspected decompressed: a key inside gzip or br is found, a clean one passes', async () => {
+    const { gzipSync, brotliCompressSync } = await import('node:zlib');
+    const set = await build();
+    const key = 'AKIA' + 'QWERTYUIOP234567';
+    for (const [coding, pack] of [
+      ['gzip', gzipSync],
+      ['br', brotliCompressSync],
+    ] as const) {
+      const headers: Array<[string, string]> = [
+        ['content-type', 'application/json'],
+        ['content-encoding', coding],
+      ];
+      const bad = await set.inspectRequest(request({ headers, body: pack(Buffer.from(`{"k":"${key}"}`)) }));
+      assert.match(bad.blockedBy?.reason ?? '', /\[aws-access-key-id\]/, coding);
+      assert.equal(
+        (await set.inspectRequest(request({ headers, body: pack(mixedJson(20_000)) }))).decision,
+        'allow',
+        coding,
+      );
+    }
+  });
+
+  it('a body that does not decode, a bomb, or an unknown coding is blocked', async () => {
+    const { gzipSync } = await import('node:zlib');
+    const set = await build({ bodySize: { maxRequestBytes: 1_000_000 } });
+    const cases: Array<[string, Buffer, RegExp]> = [
+      ['gzip', Buffer.from('not gzip at all'), /declares Content-Encoding "gzip" but does not decode/],
+      ['gzip', gzipSync(Buffer.alloc(5_000_000)), /decompresses to more than 1,000,000 bytes/],
+      ['zstd', Buffer.from('whatever'), /"zstd" cannot be inspected/],
+    ];
+    for (const [coding, body, why] of cases) {
+      const r = await set.inspectRequest(request({ headers: [['content-encoding', coding]], body }));
+      assert.equal(r.blockedBy?.inspector, 'contentType', coding);
+      assert.match(r.blockedBy?.reason ?? '', why);
+    }
+  });
+});

@@ -1,6 +1,7 @@
 // A body that is not what its Content-Type says: text, JSON or form bodies that are really binary
 // or very high entropy, and media/archive types (exempt from entropy checks) without their magic.
 import { controlBytesOf, entropyOf } from '../body-facts.ts';
+import { decodeProblem } from '../content-encoding.ts';
 import { isTextual, mediaType } from '../http-util.ts';
 import type { InspectorSettings } from '../settings.ts';
 import type { Inspector, Message, Verdict } from '../types.ts';
@@ -49,7 +50,11 @@ export function contentTypeInspector(settings: InspectorSettings): Inspector {
   return {
     name: 'contentType',
     inspect(msg: Message) {
-      if (!c.enabled || msg.kind !== 'request' || msg.body.length === 0) return undefined;
+      if (msg.kind !== 'request') return undefined;
+      // A body that does not decode as it declares was seen by no other inspector: always block.
+      const problem = decodeProblem(msg);
+      if (problem) return { decision: 'block', inspector: 'contentType', severity: 'high', reason: problem };
+      if (!c.enabled || msg.body.length === 0) return undefined;
       const media = mediaType(msg.headers);
       if (!media) return undefined;
       const body = msg.body;
