@@ -1,5 +1,5 @@
 # agentcage: `make test` runs every check and test; `make demo` runs a cage end to end with podman.
-.PHONY: test lint typecheck crd demo images unit deps
+.PHONY: test lint typecheck crd demo images unit deps bench-inspectors
 
 test: node_modules
 	@bash scripts/run-tests.sh
@@ -28,3 +28,6 @@ images: node_modules
 
 demo: node_modules
 	bash scripts/demo.sh
+
+bench-inspectors: node_modules
+	npx tsx bench/inspectors.ts

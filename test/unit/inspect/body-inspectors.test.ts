@@ -65,6 +65,14 @@ describe('entropy', () => {
     assert.equal((await set.inspectRequest(request({ body: mixedJson(8192) }))).decision, 'allow');
   });
 
+  it('a large body is judged on evenly spread samples: 1 MiB of random bytes is blocked, 1 MiB of JSON is not', async () => {
+    const r = await set.inspectRequest(
+      request({ headers: ct('application/octet-stream'), body: randomBytes(1 << 20) }),
+    );
+    assert.equal(r.blockedBy?.inspector, 'entropy');
+    assert.equal((await set.inspectRequest(request({ body: mixedJson(1 << 20) }))).decision, 'allow');
+  });
+
   it('small bodies (< minBodyBytes) and exempt types (images, archives) are not judged by entropy', async () => {
     assert.equal(
       (

@@ -9,7 +9,8 @@ import { isUtf8 } from 'node:buffer';
 
 /** Text never gets this dense: even UTF-8 CJK text stays well below it. */
 export const TEXT_MAX_ENTROPY = 7.0;
-const MIN_BYTES_FOR_ENTROPY = 256;
+// Below this, binary data is caught by the UTF-8 check alone (random bytes are never valid UTF-8).
+const MIN_BYTES_FOR_ENTROPY = 4096;
 
 const MAGIC: Array<[media: string, check: (b: Buffer) => boolean, what: string]> = [
   ['image/png', (b) => b.subarray(0, 8).equals(Buffer.from('89504e470d0a1a0a', 'hex')), 'a PNG signature'],
