@@ -57,8 +57,41 @@ export function embeddedIPv4(ip: string): string | undefined {
   return undefined;
 }
 
+/** Dotted quad to an unsigned 32-bit number (undefined when it is not one). */
+function ipv4ToInt(ip: string): number | undefined {
+  let n = 0;
+  let part = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < ip.length; i++) {
+    const c = ip.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0 || ++dots > 3) return undefined;
+      n = n * 256 + part;
+      part = 0;
+      digits = 0;
+    } else if (c >= 48 && c <= 57) {
+      part = part * 10 + (c - 48);
+      if (++digits > 3 || part > 255) return undefined;
+    } else return undefined;
+  }
+  if (dots !== 3 || digits === 0) return undefined;
+  return n * 256 + part;
+}
+
+/** The IPv4 table as [network, mask, what] integers: the per-connection check is a few comparisons. */
+const DENIED_V4_INT: Array<[number, number, string]> = DENIED_V4.map(([net, prefix, what]) => {
+  const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+  return [(ipv4ToInt(net)! & mask) >>> 0, mask, what];
+});
+
 /** Why an address is not public ('loopback', 'private', ...), or undefined when it is. */
 export function classifyAddress(ip: string): string | undefined {
+  const v4 = ipv4ToInt(ip);
+  if (v4 !== undefined) {
+    for (const [net, mask, what] of DENIED_V4_INT) if (((v4 & mask) >>> 0) === net) return what;
+    return undefined;
+  }
   const family = isIP(ip);
   if (family === 0) return 'not-an-ip';
   if (family === 6) {
@@ -88,6 +121,9 @@ export function parseAllowCidrs(cidrs: readonly string[]): BlockList {
 }
 
 export class SsrfGuard {
+  // Verdicts per address: the same few upstream addresses are checked on every request.
+  private readonly cache = new Map<string, string | undefined>();
+
   constructor(private readonly allow: BlockList) {}
 
   static fromCidrs(cidrs: readonly string[]): SsrfGuard {
@@ -96,6 +132,14 @@ export class SsrfGuard {
 
   /** undefined when the proxy may connect to `ip`; otherwise why not. */
   check(ip: string): string | undefined {
+    if (this.cache.has(ip)) return this.cache.get(ip);
+    const verdict = this.decide(ip);
+    if (this.cache.size >= 4096) this.cache.clear();
+    this.cache.set(ip, verdict);
+    return verdict;
+  }
+
+  private decide(ip: string): string | undefined {
     const what = classifyAddress(ip);
     if (what === undefined) return undefined;
     const family = isIP(ip);

@@ -1,10 +1,8 @@
 // One HTTP exchange through the proxy: read the request (body bounded by the policy), inspect,
 // inject secrets towards their own hosts, forward over a pooled connection, and relay the
 // response with secrets redacted (streaming, with Content-Length kept where it can be).
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import https from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
-import type { SecureContext } from 'node:tls';
 import zlib from 'node:zlib';
 import type { Transform } from 'node:stream';
 import type { AuditRecord } from '../audit/record.ts';
@@ -19,6 +17,8 @@ import type { ProxyState } from './state.ts';
 /** Responses up to this size (with a Content-Length) are redacted whole and keep an exact length. */
 const BUFFER_REDACT_MAX = 1024 * 1024;
 const DECODABLE = new Set(['gzip', 'x-gzip', 'deflate', 'br']);
+const DROP_LENGTH = new Set(['content-length']);
+const DROP_LENGTH_AND_ENCODING = new Set(['content-length', 'content-encoding']);
 
 const TOO_LARGE = Symbol('too-large');
 const ABORTED = Symbol('aborted');
@@ -94,7 +94,7 @@ function upstreamRefusal(e: NodeJS.ErrnoException, t: RequestTarget): { refusal:
     };
   }
   const code = e.code ?? '';
-  if (code === 'ETIMEDOUT' || code === 'UPSTREAM_TIMEOUT')
+  if (code === 'ETIMEDOUT' || (code.startsWith('UND_ERR_') && code.endsWith('_TIMEOUT')))
     return {
       refusal: {
         status: 504,
@@ -136,7 +136,7 @@ function upstreamRefusal(e: NodeJS.ErrnoException, t: RequestTarget): { refusal:
       reason: `upstream failed (${code || e.message})`,
       ...base,
     },
-    metric: code === 'ECONNRESET' || code === 'EPIPE' ? 'reset' : 'other',
+    metric: code === 'ECONNRESET' || code === 'EPIPE' || code === 'UND_ERR_SOCKET' ? 'reset' : 'other',
   };
 }
 
@@ -170,6 +170,19 @@ class Exchange {
   private capturedSize = 0;
   private wireRequest: { path: string; headers: HeaderPair[]; body: Buffer } | undefined;
   private responseHeaders: HeaderPair[] = [];
+  // upstream response state (undici dispatch handler)
+  private abortUpstream: ((err?: Error) => void) | undefined;
+  private resumeUpstream: (() => void) | undefined;
+  private upstreamDone = false;
+  private upstreamPairs: HeaderPair[] = [];
+  private statusText = '';
+  /** body chunks that arrived before the response head was decided */
+  private early: Buffer[] | undefined;
+  private earlySize = 0;
+  private earlyComplete = false;
+  private drainPending = false;
+  private sink: (chunk: Buffer) => boolean = () => true;
+  private sinkEnd: () => void = () => {};
 
   constructor(
     private readonly core: Core,
@@ -284,85 +297,93 @@ class Exchange {
     }
     const flat = forwardHeaders(head.headers, { drop: REQUEST_DROP });
     if (state.hasSecrets) restrictAcceptEncoding(flat);
-    flat.push('Host', authorityOf(t.host, t.port, t.scheme));
+    flat.push('host', authorityOf(t.host, t.port, t.scheme));
     const f = framing(this.pairs);
     if (body.length > 0 || f.chunked || f.length !== undefined)
-      flat.push('Content-Length', String(body.length));
-
-    const secure = t.scheme === 'https';
-    const options: https.RequestOptions & { secureContext?: SecureContext } = {
-      host: t.host,
-      port: t.port,
-      method: req.method,
-      path: head.path,
-      headers: flat as unknown as http.OutgoingHttpHeaders,
-      setHost: false,
-      agent: secure ? state.upstream.https : state.upstream.http,
-      lookup: state.upstream.lookup,
-    };
-    if (secure) options.secureContext = state.upstream.secureContext;
-    const up = (secure ? https : http).request(options);
-    up.on('socket', (s) => {
-      if (!s.connecting) return;
-      const timer = setTimeout(() => {
-        const e = new Error('upstream connect timeout') as NodeJS.ErrnoException;
-        e.code = 'UPSTREAM_TIMEOUT';
-        up.destroy(e);
-      }, state.upstream.connectTimeoutMs);
-      s.once(secure ? 'secureConnect' : 'connect', () => clearTimeout(timer));
-      s.once('close', () => clearTimeout(timer));
-    });
-    up.on('response', (upRes) => {
-      this.relay(upRes).catch((e: Error) => {
-        this.core.log('error', 'response relay failed', { error: e.message, host: t.host });
-        upRes.destroy();
-        res.destroy();
-      });
-    });
-    up.on('error', (e: NodeJS.ErrnoException) => this.upstreamFailed(e));
-    res.on('close', () => {
-      if (!res.writableFinished) up.destroy();
-    });
+      flat.push('content-length', String(body.length));
     this.bytesOut = body.length;
     this.core.metrics.bytesOut.inc(body.length);
-    up.end(body.length > 0 ? body : undefined);
-  }
-
-  private upstreamFailed(e: NodeJS.ErrnoException): void {
-    if (this.failed || this.recorded) return;
-    this.failed = true;
-    const { refusal, metric } = upstreamRefusal(e, this.t);
-    if (metric !== 'ssrf') this.core.metrics.upstreamError(metric);
-    if (this.res.headersSent) {
-      // Mid-response: the agent sees a cut connection, never a truncated body passed off as whole.
-      this.res.destroy();
-      this.finish(this.chain ? decisionOf(this.chain) : 'error', `upstream failed mid-response (${metric})`);
-      return;
+    res.once('close', () => {
+      // The agent went away (or the exchange ended): stop talking to the upstream for it.
+      if (!this.upstreamDone) this.abortUpstream?.(new Error('agent closed the connection'));
+    });
+    try {
+      state.upstream.pool(t.scheme, t.host, t.port).dispatch(
+        {
+          path: head.path,
+          method: (req.method ?? 'GET') as 'GET',
+          headers: flat,
+          body: body.length > 0 ? body : null,
+        },
+        this,
+      );
+    } catch (e) {
+      // undici refuses some requests outright (invalid header values): fail closed, clearly.
+      this.upstreamFailed(Object.assign(e as Error, { code: (e as NodeJS.ErrnoException).code ?? 'EINVAL' }));
     }
-    this.refuse(refusal, metric === 'ssrf' ? 'block' : 'error');
   }
 
-  private async relay(upRes: IncomingMessage): Promise<void> {
-    const { state, t, req, res } = this;
-    const status = upRes.statusCode ?? 502;
-    let pairs = pairsFromRaw(upRes.rawHeaders);
+  // ---- undici dispatch handler ------------------------------------------------------------
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.abortUpstream = abort;
+  }
+
+  onError(e: Error): void {
+    this.upstreamDone = true;
+    this.upstreamFailed(e as NodeJS.ErrnoException);
+  }
+
+  onHeaders(status: number, raw: Buffer[], resume: () => void, statusText: string): boolean {
+    if (status < 200 && status !== 101) return true; // 1xx informational: the final head follows
+    this.resumeUpstream = resume;
+    let pairs: HeaderPair[] = new Array(raw.length >> 1);
+    for (let i = 0, j = 0; i < raw.length; i += 2, j++)
+      pairs[j] = [raw[i].toString('latin1'), raw[i + 1].toString('latin1')];
+    const { state, t } = this;
     if (state.hasSecrets) {
       const r = state.inspectors.swap.redactHeaders(pairs);
       pairs = r.headers;
       for (const n of r.redacted) this.redacted.add(n);
     }
-    let rchain: ChainResult;
-    try {
-      rchain = await state.inspectors.inspectResponse(
-        { kind: 'response', host: t.host, status, headers: pairs, body: EMPTY },
-        Date.now(),
+    this.status = status;
+    this.statusText = statusText;
+    this.upstreamPairs = pairs;
+    this.early = [];
+    state.inspectors
+      .inspectResponse({ kind: 'response', host: t.host, status, headers: pairs, body: EMPTY }, Date.now())
+      .then(
+        (rchain) => this.decideHead(rchain),
+        (e: unknown) => this.decideHead(failClosed('inspectors', e)),
       );
-    } catch (e) {
-      rchain = failClosed('inspectors', e);
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.early !== undefined) {
+      this.early.push(chunk);
+      this.earlySize += chunk.length;
+      return this.earlySize < BUFFER_REDACT_MAX;
     }
+    return this.sink(chunk);
+  }
+
+  onComplete(): void {
+    this.upstreamDone = true;
+    if (this.early !== undefined) this.earlyComplete = true;
+    else this.sinkEnd();
+  }
+
+  /** The response head is in and inspected: choose how the body travels, then send the head. */
+  private decideHead(rchain: ChainResult): void {
+    const { state, req, res } = this;
+    const status = this.status;
+    const pairs = this.upstreamPairs;
     this.core.metrics.inspectorTimings(rchain.timings);
+    if (res.destroyed) return;
     if (rchain.decision === 'block') {
-      upRes.destroy();
+      this.early = undefined;
+      this.abortUpstream?.(new Error('response blocked'));
       this.chain = rchain;
       const v = rchain.blockedBy;
       return this.refuse(
@@ -376,23 +397,11 @@ class Exchange {
         'block',
       );
     }
-    if (rchain.flags.length > 0 && this.chain) {
+    if (rchain.flags.length > 0 && this.chain)
       this.chain = { ...this.chain, decision: 'flag', flags: [...this.chain.flags, ...rchain.flags] };
-    }
-    this.status = status;
-    const noBody =
-      req.method === 'HEAD' || status === 204 || status === 304 || (status >= 100 && status < 200);
-    const message = upRes.statusMessage;
+    res.once('finish', () => this.finish(decisionOf(this.chain!)));
 
-    if (noBody) {
-      this.responseHeaders = pairs;
-      res.writeHead(status, message, forwardHeaders(pairs));
-      res.end();
-      upRes.resume();
-      res.once('finish', () => this.finish(decisionOf(this.chain!)));
-      return;
-    }
-
+    const noBody = req.method === 'HEAD' || status === 204 || status === 304;
     let encoding = '';
     let length: number | undefined;
     for (const [k, v] of pairs) {
@@ -400,16 +409,23 @@ class Exchange {
       if (l === 'content-encoding') encoding = v.trim().toLowerCase();
       else if (l === 'content-length') length = Number(v);
     }
-    let decoder: Transform | undefined;
-    let redactor: ReturnType<typeof state.inspectors.swap.createRedactor> | undefined;
-    let outHeaders: string[];
-    if (!state.hasSecrets) {
-      outHeaders = forwardHeaders(pairs);
+    if (noBody) {
+      this.writeHead(forwardHeaders(pairs));
+      this.sink = () => true;
+      this.sinkEnd = () => res.end();
+    } else if (!state.hasSecrets) {
+      this.writeHead(forwardHeaders(pairs));
+      this.sink = (c) => this.out(c);
+      this.sinkEnd = () => res.end();
     } else {
-      redactor = state.inspectors.swap.createRedactor();
+      const redactor = state.inspectors.swap.createRedactor();
+      const collect = () => {
+        for (const n of redactor.redacted) this.redacted.add(n);
+      };
       if (encoding !== '' && encoding !== 'identity') {
         if (!DECODABLE.has(encoding)) {
-          upRes.destroy();
+          this.early = undefined;
+          this.abortUpstream?.(new Error('cannot redact'));
           return this.refuse(
             {
               status: 502,
@@ -419,82 +435,113 @@ class Exchange {
             'error',
           );
         }
-        decoder =
+        const decoder: Transform =
           encoding === 'br'
             ? zlib.createBrotliDecompress()
             : encoding === 'deflate'
               ? zlib.createInflate()
               : zlib.createGunzip();
-        outHeaders = forwardHeaders(pairs, { drop: new Set(['content-length', 'content-encoding']) });
+        this.writeHead(forwardHeaders(pairs, { drop: DROP_LENGTH_AND_ENCODING }));
+        decoder.on('data', (c: Buffer) => {
+          const out = redactor.push(c);
+          if (out.length > 0 && !this.out(out)) {
+            decoder.pause();
+            res.once('drain', () => decoder.resume());
+          }
+        });
+        decoder.once('end', () => {
+          const tail = redactor.end();
+          collect();
+          if (tail.length > 0) this.out(tail);
+          res.end();
+        });
+        decoder.once('error', () => {
+          this.abortUpstream?.(new Error('undecodable response'));
+          res.destroy();
+        });
+        this.sink = (c) => decoder.write(c);
+        this.sinkEnd = () => decoder.end();
       } else if (length !== undefined && length <= BUFFER_REDACT_MAX) {
-        return this.relayBuffered(upRes, status, message, pairs, redactor);
+        // Small and whole: redact all of it and keep an exact Content-Length.
+        const parts: Buffer[] = [];
+        let size = 0;
+        this.sink = (c) => {
+          const out = redactor.push(c);
+          if (out.length > 0) {
+            parts.push(out);
+            size += out.length;
+          }
+          return true;
+        };
+        this.sinkEnd = () => {
+          const tail = redactor.end();
+          collect();
+          if (tail.length > 0) {
+            parts.push(tail);
+            size += tail.length;
+          }
+          const body = parts.length === 1 ? parts[0] : Buffer.concat(parts, size);
+          const out = forwardHeaders(pairs, { drop: DROP_LENGTH });
+          out.push('content-length', String(body.length));
+          this.writeHead(out);
+          this.out(body);
+          res.end();
+        };
       } else {
-        outHeaders = forwardHeaders(pairs, { drop: new Set(['content-length']) });
+        this.writeHead(forwardHeaders(pairs, { drop: DROP_LENGTH }));
+        this.sink = (c) => {
+          const out = redactor.push(c);
+          return out.length === 0 || this.out(out);
+        };
+        this.sinkEnd = () => {
+          const tail = redactor.end();
+          collect();
+          if (tail.length > 0) this.out(tail);
+          res.end();
+        };
       }
     }
-    this.responseHeaders = headerPairsOf(outHeaders);
-    res.writeHead(status, message, outHeaders);
-    const source = decoder ? upRes.pipe(decoder) : upRes;
-    decoder?.on('error', () => {
-      upRes.destroy();
-      res.destroy();
-    });
-    source.on('data', (chunk: Buffer) => {
-      const out = redactor ? redactor.push(chunk) : chunk;
-      if (out.length === 0) return;
-      this.delivered(out);
-      if (!res.write(out)) {
-        source.pause();
-        res.once('drain', () => source.resume());
-      }
-    });
-    source.once('end', () => {
-      const tail = redactor ? redactor.end() : EMPTY;
-      if (tail.length > 0) this.delivered(tail);
-      if (redactor) for (const n of redactor.redacted) this.redacted.add(n);
-      res.end(tail.length > 0 ? tail : undefined);
-    });
-    upRes.once('close', () => {
-      if (!upRes.complete) this.upstreamFailed(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
-    });
-    res.once('finish', () => this.finish(decisionOf(this.chain!)));
+    const early = this.early ?? [];
+    this.early = undefined;
+    let flowing = true;
+    for (const c of early) flowing = this.sink(c) && flowing;
+    if (this.earlyComplete) this.sinkEnd();
+    else if (!flowing) res.once('drain', () => this.resumeUpstream?.());
+    else if (this.earlySize >= BUFFER_REDACT_MAX) this.resumeUpstream?.();
   }
 
-  private relayBuffered(
-    upRes: IncomingMessage,
-    status: number,
-    message: string | undefined,
-    pairs: HeaderPair[],
-    redactor: { push(c: Buffer): Buffer; end(): Buffer; readonly redacted: ReadonlySet<string> },
-  ): void {
-    const parts: Buffer[] = [];
-    let size = 0;
-    upRes.on('data', (c: Buffer) => {
-      const out = redactor.push(c);
-      if (out.length > 0) {
-        parts.push(out);
-        size += out.length;
-      }
-    });
-    upRes.once('end', () => {
-      const tail = redactor.end();
-      if (tail.length > 0) {
-        parts.push(tail);
-        size += tail.length;
-      }
-      for (const n of redactor.redacted) this.redacted.add(n);
-      const body = parts.length === 1 ? parts[0] : Buffer.concat(parts, size);
-      const out = forwardHeaders(pairs, { drop: new Set(['content-length']) });
-      out.push('Content-Length', String(body.length));
-      this.responseHeaders = headerPairsOf(out);
-      this.delivered(body);
-      this.res.writeHead(status, message, out);
-      this.res.end(body);
-    });
-    upRes.once('close', () => {
-      if (!upRes.complete) this.upstreamFailed(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
-    });
-    this.res.once('finish', () => this.finish(decisionOf(this.chain!)));
+  private writeHead(flat: string[]): void {
+    this.responseHeaders = headerPairsOf(flat);
+    this.res.writeHead(this.status, this.statusText, flat);
+  }
+
+  /** One chunk to the agent; false asks undici to pause until the agent drains. */
+  private out(chunk: Buffer): boolean {
+    this.delivered(chunk);
+    if (this.res.write(chunk)) return true;
+    if (!this.drainPending) {
+      this.drainPending = true;
+      this.res.once('drain', () => {
+        this.drainPending = false;
+        this.resumeUpstream?.();
+      });
+    }
+    return false;
+  }
+
+  private upstreamFailed(e: NodeJS.ErrnoException): void {
+    if (this.failed || this.recorded) return;
+    this.failed = true;
+    this.early = undefined;
+    const { refusal, metric } = upstreamRefusal(e, this.t);
+    if (metric !== 'ssrf') this.core.metrics.upstreamError(metric);
+    if (this.res.headersSent) {
+      // Mid-response: the agent sees a cut connection, never a truncated body passed off as whole.
+      this.res.destroy();
+      this.finish(this.chain ? decisionOf(this.chain) : 'error', `upstream failed mid-response (${metric})`);
+      return;
+    }
+    this.refuse(refusal, metric === 'ssrf' ? 'block' : 'error');
   }
 
   private delivered(chunk: Buffer): void {

@@ -12,7 +12,6 @@ import { buildInspectors as defaultBuildInspectors } from '../inspect/index.ts';
 import { stderrLogger, type Logger } from '../log.ts';
 import { ProxyMetrics } from '../metrics/metrics.ts';
 import { startMetricsServer } from '../metrics/server.ts';
-import { normalizeHost } from '../net/domain.ts';
 import type { StaticHosts } from '../net/lookup.ts';
 import { readPolicyFile } from '../policy/load.ts';
 import { FileWatcher } from '../policy/watch.ts';
@@ -25,7 +24,7 @@ import type { BuildInspectors } from './inspector-api.ts';
 import { sendRefusalRaw, type Refusal } from './respond.ts';
 import { buildState, type ProxyState } from './state.ts';
 import { parseAbsoluteUrl, parseAuthority } from './target.ts';
-import { handleConnect, handleTransparentTls, TUNNEL, type TunnelSocket } from './tunnel.ts';
+import { handleConnect, handleTransparentTls, sniHost, TUNNEL, type TunnelSocket } from './tunnel.ts';
 import { createAgentSideServer, handleUpgrade } from './websocket.ts';
 
 export interface Address {
@@ -375,7 +374,7 @@ export class ProxyServer implements Core {
     }
     if (info.tls) {
       const sni = (req.socket as TLSSocket).servername;
-      if (typeof sni === 'string' && sni !== '' && normalizeHost(sni) !== info.host) {
+      if (typeof sni === 'string' && sni !== '' && sniHost(sni) !== info.host) {
         return {
           status: 403,
           error: 'blocked',

@@ -12,10 +12,19 @@ import { isValidHost, normalizeHost } from '../net/domain.ts';
 import { checkLiteral, SsrfError } from '../net/lookup.ts';
 import { parseClientHello, type HelloResult } from '../tls/client-hello.ts';
 import { EMPTY, type Core, type Listener } from './core.ts';
+import { parseAuthority } from './target.ts';
 import { sendRefusalRaw, type Refusal } from './respond.ts';
 import type { ProxyState } from './state.ts';
 
 export const TUNNEL = Symbol('agentcage.tunnel');
+
+/**
+ * The host an SNI names. Some clients (hey, through Go's ServerName = Request.Host) send
+ * "host:port", which RFC 6066 does not allow; the host part is what they mean.
+ */
+export function sniHost(name: string): string {
+  return parseAuthority(name, 443)?.host ?? normalizeHost(name);
+}
 
 /** What the inner HTTP server knows about a connection it was handed. */
 export interface TunnelInfo {
@@ -186,7 +195,7 @@ export async function handleConnect(
     socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
     if (head.length > 0) socket.unshift(head);
     const hello = parseClientHello(await peek(socket, helloComplete));
-    const sni = hello.kind === 'hello' && hello.sni ? normalizeHost(hello.sni) : undefined;
+    const sni = hello.kind === 'hello' && hello.sni ? sniHost(hello.sni) : undefined;
     if (hello.kind !== 'hello' || (sni !== undefined && sni !== host)) {
       const reason =
         hello.kind !== 'hello'
@@ -250,7 +259,7 @@ export async function handleTransparentTls(
   if (socket.destroyed) return;
   if (hello.kind !== 'hello') return block('connection did not start with a TLS ClientHello');
   if (!hello.sni) return block('TLS ClientHello without SNI: the destination is unclear');
-  const host = normalizeHost(hello.sni);
+  const host = sniHost(hello.sni);
   if (!isValidHost(host)) return block(`TLS SNI "${hello.sni.slice(0, 100)}" is not a host name`);
   const state = core.state;
   if (state.isPassthrough(host)) {
@@ -300,7 +309,7 @@ function intercept(core: Core, inner: HttpServer, socket: Socket, info: TunnelIn
       secureContext: core.leafs.get(info.host),
       SNICallback: (name, cb) => {
         try {
-          cb(null, core.leafs.get(normalizeHost(name)));
+          cb(null, core.leafs.get(sniHost(name)));
         } catch (e) {
           cb(e as Error);
         }

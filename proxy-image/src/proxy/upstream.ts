@@ -1,18 +1,19 @@
-// Connections to the real servers: keep-alive pools (one per policy generation, so a reload that
-// changes the trusted CAs gets fresh connections), TLS verified against the system store plus the
-// policy's extra CA, every new connection through the SSRF-checked lookup.
+// Connections to the real servers: one undici Pool per origin (keep-alive reuse, TLS sessions
+// cached), TLS verified against node's roots, the system store and the policy's extra CA, and
+// every new connection through the SSRF-checked lookup. A reload that changes the trusted CAs
+// gets a new UpstreamPool (fresh connections); one that does not keeps this one.
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import http from 'node:http';
-import https from 'node:https';
 import type { LookupFunction } from 'node:net';
 import { createSecureContext, rootCertificates, type SecureContext } from 'node:tls';
+import { Pool } from 'undici';
 
 const SYSTEM_BUNDLES = [
   '/etc/ssl/certs/ca-certificates.crt', // Debian, Ubuntu, Alpine
   '/etc/pki/tls/certs/ca-bundle.crt', // Fedora, RHEL
   '/etc/ssl/cert.pem',
 ];
+const MAX_POOLS = 1024;
 
 /** The CAs upstream servers are checked against: node's bundled roots, the system store, the extra file. */
 export function upstreamCaList(extraCaFile?: string): string[] {
@@ -36,9 +37,8 @@ export function upstreamCaKey(extraCaFile: string | undefined, connectTimeoutMs:
 }
 
 export class UpstreamPool {
-  readonly http: http.Agent;
-  readonly https: https.Agent;
   readonly secureContext: SecureContext;
+  private readonly pools = new Map<string, Pool>();
 
   constructor(
     readonly lookup: LookupFunction,
@@ -49,19 +49,39 @@ export class UpstreamPool {
   ) {
     // One context for every upstream connection: building one from ~150 roots costs milliseconds.
     this.secureContext = createSecureContext({ ca: upstreamCaList(extraCaFile) });
-    const common = {
-      keepAlive: true,
-      keepAliveMsecs: 1000,
-      maxFreeSockets: 256,
-      scheduling: 'lifo' as const,
-    };
-    // `timeout` applies to idle pooled sockets only: the agent closes free ones that idle this long.
-    this.http = new http.Agent({ ...common, timeout: 30_000 });
-    this.https = new https.Agent({ ...common, timeout: 30_000 });
+  }
+
+  /** The keep-alive pool for one origin. */
+  pool(scheme: 'http' | 'https', host: string, port: number): Pool {
+    const origin = `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    let p = this.pools.get(origin);
+    if (p === undefined) {
+      if (this.pools.size >= MAX_POOLS) {
+        const [oldest, old] = this.pools.entries().next().value as [string, Pool];
+        this.pools.delete(oldest);
+        void old.close().catch(() => {}); // lets its requests in flight finish
+      }
+      p = new Pool(origin, {
+        connections: null,
+        pipelining: 1,
+        keepAliveTimeout: 30_000,
+        keepAliveMaxTimeout: 600_000,
+        // Slow APIs (model inference) may think for minutes before answering.
+        headersTimeout: 600_000,
+        bodyTimeout: 600_000,
+        connect: {
+          timeout: this.connectTimeoutMs,
+          lookup: this.lookup,
+          secureContext: this.secureContext,
+        } as Pool.Options['connect'],
+      });
+      this.pools.set(origin, p);
+    }
+    return p;
   }
 
   destroy(): void {
-    this.http.destroy();
-    this.https.destroy();
+    for (const p of this.pools.values()) void p.destroy().catch(() => {});
+    this.pools.clear();
   }
 }
