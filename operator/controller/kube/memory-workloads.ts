@@ -4,7 +4,7 @@
 // become Ready; `hold` keeps chosen workloads unavailable.
 import { DEPLOYMENTS, PODS } from './resources.ts';
 import type { MemoryApiServer } from './memory-store.ts';
-import type { KubeObject, WatchHandle } from './types.ts';
+import type { KubeObject, ResourceType, WatchEvent, WatchHandle } from './types.ts';
 
 export class MemoryWorkloads {
   private watches: WatchHandle[] = [];
@@ -13,21 +13,31 @@ export class MemoryWorkloads {
 
   constructor(private readonly store: MemoryApiServer) {}
 
+  private stopped = false;
+
   async start(): Promise<void> {
+    this.stopped = false;
+    await Promise.all([
+      this.follow(DEPLOYMENTS, (e) => e.type !== 'DELETED' && this.deployment(e.object as KubeObject)),
+      this.follow(PODS, (e) => e.type === 'ADDED' && this.pod(e.object as KubeObject)),
+    ]);
+  }
+
+  /** Scans, then watches; a dropped watch (tests drop them) is followed again from a fresh scan. */
+  private async follow(type: ResourceType, on: (e: WatchEvent) => unknown): Promise<void> {
+    if (this.stopped) return;
     const rv = this.store.currentResourceVersion();
-    for (const d of this.store.all(DEPLOYMENTS)) void this.deployment(d);
-    for (const p of this.store.all(PODS)) void this.pod(p);
-    this.watches.push(
-      await this.store.watch(DEPLOYMENTS, undefined, { resourceVersion: rv }, (e) => {
-        if (e.type === 'ADDED' || e.type === 'MODIFIED') void this.deployment(e.object as KubeObject);
-      }),
-      await this.store.watch(PODS, undefined, { resourceVersion: rv }, (e) => {
-        if (e.type === 'ADDED') void this.pod(e.object as KubeObject);
-      }),
-    );
+    for (const o of this.store.all(type)) on({ type: 'ADDED', object: o });
+    const w = await this.store.watch(type, undefined, { resourceVersion: rv }, (e) => void on(e));
+    this.watches.push(w);
+    void w.done.then(() => {
+      this.watches = this.watches.filter((x) => x !== w);
+      if (!this.stopped) setTimeout(() => void this.follow(type, on), 5);
+    });
   }
 
   stop(): void {
+    this.stopped = true;
     for (const w of this.watches.splice(0)) w.stop();
   }
 
