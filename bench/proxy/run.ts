@@ -144,6 +144,12 @@ interface Scenario {
   run(proxy: string | undefined, up: { http: number; https: number }, d: number): Promise<Result>;
 }
 
+/** NODE_OPTIONS as the proxy image sets them. */
+function imageNodeOptions(): string {
+  const file = readFileSync(join(root, 'proxy-image/Containerfile'), 'utf8');
+  return /^ENV NODE_OPTIONS="([^"]*)"/m.exec(file)?.[1] ?? '';
+}
+
 const LOAD_CORE = '0';
 const PROXY_CORE = '1';
 
@@ -183,8 +189,16 @@ interface Target {
   start(): Promise<{ url?: string; pid?: number; stop(): Promise<void> }>;
 }
 
-function spawnPinned(cmd: string, args: string[], logFile: string): ChildProcess {
-  const child = spawn('taskset', ['-c', PROXY_CORE, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+function spawnPinned(
+  cmd: string,
+  args: string[],
+  logFile: string,
+  env: NodeJS.ProcessEnv = {},
+): ChildProcess {
+  const child = spawn('taskset', ['-c', PROXY_CORE, cmd, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
   let log = '';
   const keep = (c: Buffer) => {
     log += c.toString();
@@ -299,6 +313,8 @@ async function main(): Promise<void> {
           [bundle, '--policy', policy, '--listen', `127.0.0.1:${port}`, '--metrics', '127.0.0.1:0',
             '--ca-dir', join(dir, 'ca'), '--audit', join(dir, 'audit.jsonl')], // prettier-ignore
           join(dir, 'agentcage.log'),
+          // The image's heap settings (proxy-image/Containerfile), so the figures are the image's.
+          { NODE_OPTIONS: imageNodeOptions() },
         );
         await waitForPort(port, 'agentcage proxy');
         return { url: `http://127.0.0.1:${port}`, pid: child.pid, stop: () => stopChild(child) };

@@ -279,10 +279,14 @@ class Exchange {
   private forward(): void {
     const { state, t, req, res } = this;
     const swap = state.inspectors.swap;
-    const head = swap.injectHead(t.host, t.path, this.pairs);
+    // No secret goes to this host: nothing to swap in (placeholders stay as they are).
+    const injects = state.injectsTo(t.host);
+    const head = injects
+      ? swap.injectHead(t.host, t.path, this.pairs)
+      : { path: t.path, headers: this.pairs, injected: [] };
     let body = this.body;
     const injected = head.injected.slice();
-    if (body.length > 0) {
+    if (injects && body.length > 0) {
       const b = swap.injectBody(t.host, body);
       body = b.body;
       for (const n of b.injected) if (!injected.includes(n)) injected.push(n);

@@ -23,6 +23,8 @@ export interface ProxyState {
   hasSecrets: boolean;
   scrub: (line: string) => string;
   isPassthrough(host: string): boolean;
+  /** some secret is injected towards `host` (else the swap has nothing to do on the way out) */
+  injectsTo(host: string): boolean;
   bodyLimit(host: string): number;
   files: string[];
 }
@@ -72,7 +74,22 @@ export async function buildState(
     hasSecrets: secretValues.size > 0,
     scrub: makeScrubber(secretValues),
     isPassthrough: (host) => passthrough.length > 0 && matchesAny(host, passthrough),
+    injectsTo: memo((host) => policy.secrets.some((s) => matchesAny(host, s.injectTo))),
     bodyLimit: (host) => lookupPerHost(body.perHost, host) ?? body.maxRequestBytes,
     files: loaded.files,
+  };
+}
+
+/** A bounded per-host memo for answers that depend only on the host and the policy generation. */
+function memo(f: (host: string) => boolean): (host: string) => boolean {
+  const cache = new Map<string, boolean>();
+  return (host) => {
+    let v = cache.get(host);
+    if (v === undefined) {
+      v = f(host);
+      if (cache.size >= 4096) cache.clear();
+      cache.set(host, v);
+    }
+    return v;
   };
 }

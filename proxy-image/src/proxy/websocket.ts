@@ -416,9 +416,11 @@ class WebSocketRelay {
     }
     let out = data;
     if (direction === 'outbound') {
-      const r = swap.injectFrame(t.host, data);
-      out = r.data;
-      for (const n of r.injected) this.injected.add(n);
+      if (state.injectsTo(t.host)) {
+        const r = swap.injectFrame(t.host, data);
+        out = r.data;
+        for (const n of r.injected) this.injected.add(n);
+      }
       this.bytesOut += out.length;
       core.metrics.bytesOut.inc(out.length);
     } else {
