@@ -2,11 +2,14 @@
 // buffer, also inside what looks URL-encoded, JSON-escaped, base64 or hex (two levels deep).
 // Built for speed on large bodies without giving up coverage:
 //  - known strings (real values in every encoding, placeholders): one sampled pass (NeedleIndex);
-//  - secret formats: every format is a long token, so a skip-scan finds the runs of token bytes of
-//    at least MIN_RUN; only inside those runs are word starts checked against the formats' anchors
-//    (a 2-byte table), and a format's regex runs only on a small window around an anchor;
-//  - encoded runs are decoded only when they can hold a secret (long, mixed case, ASCII-ish hex);
-//  - generic formats (password=, Basic, user:pass@) run their regex over inputs up to FULL_LIMIT.
+//  - secret formats: every format holds a word ([A-Za-z0-9_-]) of at least MIN_RUN bytes, so a
+//    skip-scan finds runs of the base64 alphabet (words joined by "+" and "/") of that length, and
+//    only there are word starts checked against the formats' anchors (a 2-byte table), or a marker
+//    looked for just before a word (lookback formats); a format's regex then runs on a small window;
+//  - encoded runs are decoded only when they can hold text (base64 with six quads of ASCII text in
+//    a row at some alignment, hex whose high nibbles are printable, %XX, JSON \u and \/ escapes);
+//  - generic formats (password=, Basic, user:pass@, service-account JSON) run their regex over
+//    inputs up to FULL_LIMIT (the proxy's bodies; `agentcage scan` lifts the limit).
 import { base64Decode, encodedForms, hexDecode, percentDecode } from './encodings.ts';
 import {
   addFinding,
@@ -37,7 +40,6 @@ const B = 4; // base64 (either alphabet)
 const H = 8; // hex digit
 const UP = 16;
 const LO = 32;
-const DG = 64;
 const CLS = new Uint8Array(256);
 const setClass = (chars: string, f: number) => {
   for (const ch of chars) CLS[ch.charCodeAt(0)] |= f;
@@ -50,7 +52,6 @@ setClass(UPPER + LOWER + DIGIT + '+/_-', B);
 setClass(DIGIT + 'abcdefABCDEF', H);
 setClass(UPPER, UP);
 setClass(LOWER, LO);
-setClass(DIGIT, DG);
 
 interface AnchorGroup {
   anchor: Buffer;
@@ -125,7 +126,7 @@ export class SecretScanner {
     }
     if (this.fulls.length > 0 && b.length <= this.fullLimit) {
       const text = b.toString('latin1');
-      for (const p of this.fulls) this.runRegex(p, text, 0, enc ? base : base, enc, out, seen);
+      for (const p of this.fulls) this.runRegex(p, text, 0, base, enc, out, seen);
     }
     this.scanRuns(b, base, enc, depth, out, seen);
   }
@@ -227,7 +228,7 @@ export class SecretScanner {
     const slot = this.bigram[(b[s] << 8) | b[s + 1]];
     if (slot !== 0) this.tryAnchors(this.groups[slot - 1], b, s, base, enc, out, seen);
     for (const p of this.wordLookbacks) this.lookback(p, b, s, e, base, enc, out, seen);
-    if (depth < MAX_DEPTH && (CLS[b[s]] & H) !== 0) this.hexRun(b, s, e, base, enc, depth, out, seen);
+    if (depth < MAX_DEPTH) this.hexRun(b, s, e, base, enc, depth, out, seen);
   }
 
   private lookback(
@@ -370,6 +371,7 @@ export class SecretScanner {
     }
   }
 
+  /** The hex runs of at least MIN_HEX inside the word [s, e) that decode to text, decoded. */
   private hexRun(
     b: Buffer,
     s: number,
@@ -381,7 +383,24 @@ export class SecretScanner {
     seen: Set<string>,
   ): void {
     if (e - s < MIN_HEX) return;
-    for (let i = s; i < e; i++) if ((CLS[b[i]] & H) === 0) return;
+    let hs = s;
+    for (let i = s; i <= e; i++) {
+      if (i < e && (CLS[b[i]] & H) !== 0) continue;
+      if (i - hs >= MIN_HEX) this.hexText(b, hs, i, base, enc, depth, out, seen);
+      hs = i + 1;
+    }
+  }
+
+  private hexText(
+    b: Buffer,
+    s: number,
+    e: number,
+    base: number,
+    enc: string,
+    depth: number,
+    out: Finding[],
+    seen: Set<string>,
+  ): void {
     const how = enc ? `${enc}>hex` : 'hex';
     for (let shift = 0; shift < 2; shift++) {
       // Hex of text: every high nibble is 2-7 (printable ASCII). Random hex (hashes, ids) is not.

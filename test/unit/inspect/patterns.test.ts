@@ -25,6 +25,7 @@ export const ENCODINGS: Record<string, (s: string) => string> = {
   'url-encoded': percentAll,
   base64: (s) => Buffer.from(s).toString('base64'),
   hex: (s) => Buffer.from(s).toString('hex'),
+  'hex after a word prefix': (s) => 'data_' + Buffer.from(s).toString('hex'),
   'json-escaped': jsonAll,
 };
 
