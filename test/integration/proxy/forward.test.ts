@@ -84,6 +84,22 @@ describe('proxy, explicit mode: curl and fetch through the forward proxy', funct
     assert.equal(rig.up.seen.filter((s) => s.host.startsWith('blocked.test')).length, 0);
   });
 
+  it('inside a CONNECT tunnel, a TLS SNI or Host other than the CONNECT target is blocked', async () => {
+    // curl CONNECTs to api.test (--connect-to) while its SNI and Host say other.test: domain fronting.
+    const fronted = await curl([
+      '-x',
+      rig.proxyUrl,
+      '--cacert',
+      rig.caPath,
+      '--connect-to',
+      `other.test:${rig.up.httpsPort}:api.test:${rig.up.httpsPort}`,
+      https('/echo', 'other.test'),
+    ]);
+    assert.equal(fronted.status, 403);
+    assert.equal(jsonBody(fronted.body).inspector, 'routing');
+    assert.match(String(jsonBody(fronted.body).reason), /does not match the CONNECT target "api\.test"/);
+  });
+
   it('an AWS key in a body, a header or a query string is blocked before it leaves', async () => {
     const before = rig.up.seen.length;
     const cases: string[][] = [

@@ -152,6 +152,29 @@ describe('proxy guards: passthrough, rate limit, SSRF, body size', function () {
     assert.equal(stillMeta.status, 403, '127.0.0.0/8 does not open 169.254.0.0/16');
   });
 
+  it('upstream TLS is verified: an upstream whose CA is not trusted gets a 502, never a silent pass', async () => {
+    const untrusting = await rig({ upstream: { connectTimeoutMs: 5000 } });
+    const r = await curl([
+      '-x',
+      untrusting.proxyUrl,
+      '--cacert',
+      untrusting.caPath,
+      `https://api.test:${up.httpsPort}/1k`,
+    ]);
+    assert.equal(r.status, 502);
+    assert.equal(jsonBody(r.body).error, 'upstream-error');
+    assert.match(String(jsonBody(r.body).reason), /upstream TLS failed .*not trusted/);
+    const trusting = await rig();
+    const ok = await curl([
+      '-x',
+      trusting.proxyUrl,
+      '--cacert',
+      trusting.caPath,
+      `https://api.test:${up.httpsPort}/1k`,
+    ]);
+    assert.equal(ok.status, 200);
+  });
+
   it('a request body over the limit is blocked (declared or chunked); one under it passes', async () => {
     const r = await rig({
       inspectors: { bodySize: { maxRequestBytes: 1000, perHost: { 'other.test': 5000 } } },
