@@ -89,7 +89,7 @@ const DENIED_V4_INT: Array<[number, number, string]> = DENIED_V4.map(([net, pref
 export function classifyAddress(ip: string): string | undefined {
   const v4 = ipv4ToInt(ip);
   if (v4 !== undefined) {
-    for (const [net, mask, what] of DENIED_V4_INT) if (((v4 & mask) >>> 0) === net) return what;
+    for (const [net, mask, what] of DENIED_V4_INT) if ((v4 & mask) >>> 0 === net) return what;
     return undefined;
   }
   const family = isIP(ip);
