@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', 'build/', 'charts/', 'crds/', '**/*.cjs'] },
+  { ignores: ['node_modules/', 'dist/', 'build/', 'charts/', 'crds/', '.scratch/', '.bench/', '**/*.cjs'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
