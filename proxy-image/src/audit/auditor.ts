@@ -10,6 +10,7 @@ const RANK: Record<string, number> = { allow: 0, flag: 1, block: 2, 'rate-limite
 
 export class Auditor {
   private policy!: ProxyPolicy;
+  private cageJson = '""';
   constructor(
     private readonly lines: LineWriter,
     private readonly har: HarWriter | undefined,
@@ -19,6 +20,7 @@ export class Auditor {
   /** Called for each policy generation. */
   use(policy: ProxyPolicy, scrub: (line: string) => string): void {
     this.policy = policy;
+    this.cageJson = JSON.stringify(policy.cage);
     this.lines.scrub = scrub;
     // The wire view holds real values by request (the policy asked for it); the agent view never does.
     if (this.har) this.har.scrub = this.harView === 'wire' ? (s) => s : scrub;
@@ -26,7 +28,10 @@ export class Auditor {
 
   record(rec: Omit<AuditRecord, 'time' | 'cage'>): void {
     if (rec.decision === 'allow' && !this.policy.logging.allowedRequests) return;
-    this.lines.write({ time: new Date().toISOString(), cage: this.policy.cage, ...rec });
+    // time and cage lead the line; spliced in as text rather than spread into a copy of the record.
+    this.lines.writeLine(
+      `{"time":"${new Date().toISOString()}","cage":${this.cageJson},${JSON.stringify(rec).slice(1)}`,
+    );
   }
 
   /** Would a flow with this decision to this host be captured? (decided before collecting bodies) */

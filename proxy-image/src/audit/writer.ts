@@ -31,7 +31,11 @@ export class LineWriter {
   }
 
   write(record: object): void {
-    const line = JSON.stringify(record);
+    this.writeLine(JSON.stringify(record));
+  }
+
+  /** A line already serialized (one JSON object, no newline). */
+  writeLine(line: string): void {
     if (this.closed) {
       // A late record during shutdown (a socket closed after close()): written at once.
       if (this.ownsFd) appendFileSync(this.path, this.scrub(line) + '\n');
