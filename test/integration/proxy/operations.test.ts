@@ -201,6 +201,35 @@ describe('proxy operations', function () {
     assert.ok(typeof ok.startedDateTime === 'string' && typeof ok.time === 'number' && ok.timings);
   });
 
+  it('records the on-the-wire view only when the policy asks, and warns that it holds real values', async () => {
+    const dir = tempDir();
+    const harPath = join(dir, 'wire.har');
+    const warnings: string[] = [];
+    const r = await rig(
+      { capture: { har: true, minAction: 'allow', wireView: true } },
+      { harPath, log: (level, msg) => void (level === 'warn' && warnings.push(msg)) },
+    );
+    await curl([
+      '-x',
+      r.proxyUrl,
+      '-H',
+      `Authorization: Bearer ${PLACEHOLDER}`,
+      `http://api.test:${up.httpPort}/echo`,
+    ]);
+    r.proxy.audit.flush();
+    const har = JSON.parse(readFileSync(harPath, 'utf8')) as {
+      log: {
+        comment: string;
+        entries: Array<{ request: { headers: Array<{ name: string; value: string }> } }>;
+      };
+    };
+    assert.equal(har.log.comment, 'wire view');
+    const auth = har.log.entries[0].request.headers.find((h) => h.name.toLowerCase() === 'authorization');
+    assert.equal(auth?.value, `Bearer ${REAL_KEY}`, 'what actually went upstream');
+    assert.ok(warnings.some((w) => /REAL SECRET VALUES/.test(w)));
+    assert.ok(!readFileSync(r.auditPath, 'utf8').includes(REAL_KEY), 'the audit log still holds none');
+  });
+
   it('uses the CA in --ca-dir (as the operator mounts it) and refuses a half-present one', async () => {
     const dir = tempDir();
     const caDir = join(dir, 'ca');
