@@ -8,6 +8,7 @@ import { registerRender } from './render.ts';
 import { registerValidate } from './validate.ts';
 import { registerProxy } from './proxy.ts';
 import { registerScan } from './scan.ts';
+import { registerOperator } from './operator.ts';
 import { cageCommand } from './cage.ts';
 
 export function buildProgram(): Command {
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerInit(program);
   registerProxy(program);
   registerScan(program);
+  registerOperator(program);
   program.addCommand(cageCommand());
   // Commands added whole (addCommand) do not inherit settings: apply them to every command.
   const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];

@@ -63,6 +63,7 @@ export class Operator {
   };
   private leading = false;
   private transition: Promise<void> = Promise.resolve();
+  private abortStart?: () => void;
   private started = false;
 
   constructor(private readonly o: OperatorOptions) {
@@ -147,6 +148,7 @@ export class Operator {
     if (v === this.leading) return;
     this.leading = v;
     this.metrics.leader.set(v ? 1 : 0);
+    if (!v) this.abortStart?.(); // a session still waiting for its caches stops waiting
     this.transition = this.transition
       .then(() => (v ? this.startSession() : this.stopSession()))
       .catch((err: unknown) => this.log('error', 'leadership change failed', { error: String(err) }));
@@ -230,8 +232,14 @@ export class Operator {
     for (const i of owned.values()) i.start();
     cages.start();
     // Owned caches first: a reconcile must see what already exists before it decides to create.
-    await Promise.all([...owned.values()].map((i) => i.synced));
-    await cages.synced;
+    const aborted = new Promise<'aborted'>((r) => (this.abortStart = () => r('aborted')));
+    const synced = (async () => {
+      await Promise.all([...owned.values()].map((i) => i.synced));
+      await cages.synced;
+    })();
+    const r = await Promise.race([synced, aborted]);
+    this.abortStart = undefined;
+    if (r === 'aborted') return; // stopSession, queued behind this, stops the informers
     session.synced = true;
     this.log('info', 'caches synced', { cages: cages.size });
     session.workers = runWorkers(

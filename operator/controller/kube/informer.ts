@@ -54,6 +54,8 @@ export class Informer {
   private running?: Promise<void>;
   private stopCurrent?: () => void;
   private wake?: () => void;
+  private stopSignal: Promise<undefined> = new Promise(() => {});
+  private signalStop: () => void = () => {};
   private syncedResolve!: () => void;
   readonly synced: Promise<void>;
   private isSynced = false;
@@ -127,11 +129,13 @@ export class Informer {
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
+    this.stopSignal = new Promise((r) => (this.signalStop = () => r(undefined)));
     this.running = this.run();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.signalStop();
     this.stopCurrent?.();
     this.wake?.();
     await this.running;
@@ -144,10 +148,11 @@ export class Informer {
       try {
         if (needList) {
           this.stats.lists++;
-          const l = await this.client.list(this.opts.type, this.opts.namespace, {
-            labelSelector: this.opts.labelSelector,
-          });
-          if (this.stopped) return;
+          const l = await Promise.race([
+            this.client.list(this.opts.type, this.opts.namespace, { labelSelector: this.opts.labelSelector }),
+            this.stopSignal,
+          ]);
+          if (this.stopped || l === undefined) return;
           this.replaceAll(l.items);
           this.lastRv = l.resourceVersion;
           needList = false;
@@ -161,7 +166,7 @@ export class Informer {
         this.stats.watches++;
         const ref: { handle?: WatchHandle } = {};
         let endNow = false;
-        const h = await this.client.watch(
+        const pending = this.client.watch(
           this.opts.type,
           this.opts.namespace,
           {
@@ -178,10 +183,17 @@ export class Informer {
               ref.handle?.stop();
               return;
             }
+            if (this.stopped) return;
             failures = 0;
             this.onEvent(e);
           },
         );
+        // A watch whose response headers have not come yet must not hold up stop().
+        const h = await Promise.race([pending, this.stopSignal]);
+        if (h === undefined) {
+          void pending.then((late) => late.stop()).catch(() => {});
+          return;
+        }
         ref.handle = h;
         this.stopCurrent = () => h.stop();
         if (this.stopped || endNow) h.stop();

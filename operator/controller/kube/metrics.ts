@@ -26,8 +26,7 @@ export class OperatorMetrics {
 
   constructor(opts: OperatorMetricsOptions) {
     const registers = [this.registry];
-    if (opts.defaultMetrics !== false)
-      collectDefaultMetrics({ register: this.registry, prefix: 'agentcage_operator_' });
+    if (opts.defaultMetrics !== false) registerProcessMetrics(this.registry);
     this.phaseSource = opts.cagesByPhase;
     this.reconciles = new Counter({
       name: 'agentcage_operator_reconciles_total',
@@ -98,4 +97,19 @@ export class OperatorMetrics {
   setPhaseSource(f: () => Record<string, number>): void {
     this.phaseSource = f;
   }
+}
+
+/**
+ * prom-client's standard process_* and nodejs_* metrics under their usual names, less the three
+ * gauges it also names *_total (promtool check metrics refuses a non-counter with that suffix;
+ * the same values stay as nodejs_active_handles, _requests and _resources).
+ */
+function registerProcessMetrics(registry: Registry): void {
+  collectDefaultMetrics({ register: registry });
+  for (const name of [
+    'nodejs_active_handles_total',
+    'nodejs_active_requests_total',
+    'nodejs_active_resources_total',
+  ])
+    registry.removeSingleMetric(name);
 }
