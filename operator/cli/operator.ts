@@ -41,6 +41,7 @@ interface OperatorFlags {
   kubeconfig?: string;
   namespace?: string;
   leaseNamespace?: string;
+  leaseName: string;
   leaderElect: boolean;
   metricsAddr: { host: string; port: number };
   workers: number;
@@ -64,6 +65,7 @@ export function operatorCommand(): Command {
       '--lease-namespace <ns>',
       "namespace of the leader Lease (default: $POD_NAMESPACE, else the service account's)",
     )
+    .option('--lease-name <name>', 'name of the leader Lease', 'agentcage-operator')
     .option('--no-leader-elect', 'do not take a Lease: only for a single replica')
     .addOption(
       new Option('--metrics-addr <host:port>', 'where /healthz, /readyz and /metrics listen')
@@ -107,6 +109,7 @@ export function operatorCommand(): Command {
         client,
         namespace: flags.namespace,
         leaseNamespace: ownNamespace(flags.leaseNamespace),
+        leaseName: flags.leaseName,
         leaderElection: flags.leaderElect,
         identity: process.env.POD_NAME ?? hostname(),
         workers: flags.workers,

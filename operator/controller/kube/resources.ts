@@ -33,13 +33,6 @@ export const SERVICES: ResourceType = {
   namespaced: true,
   statusSubresource: true,
 };
-export const SERVICEACCOUNTS: ResourceType = {
-  group: '',
-  version: 'v1',
-  kind: 'ServiceAccount',
-  plural: 'serviceaccounts',
-  namespaced: true,
-};
 export const PODS: ResourceType = {
   group: '',
   version: 'v1',
@@ -63,14 +56,6 @@ export const NETWORKPOLICIES: ResourceType = {
   plural: 'networkpolicies',
   namespaced: true,
 };
-export const PVCS: ResourceType = {
-  group: '',
-  version: 'v1',
-  kind: 'PersistentVolumeClaim',
-  plural: 'persistentvolumeclaims',
-  namespaced: true,
-  statusSubresource: true,
-};
 export const EVENTS: ResourceType = {
   group: '',
   version: 'v1',
@@ -86,16 +71,18 @@ export const LEASES: ResourceType = {
   namespaced: true,
 };
 
-/** Kinds a Cage may own: the renderer's output must stay within these (the reconciler checks). */
+/**
+ * Kinds a Cage owns: what the renderer produces plus the operator's own Secrets. Each gets an
+ * informer and RBAC list/watch/get/patch/delete, so nothing else belongs here; the reconciler
+ * refuses a render that strays outside.
+ */
 export const OWNED_TYPES: ResourceType[] = [
   CONFIGMAPS,
   SECRETS,
   SERVICES,
-  SERVICEACCOUNTS,
   PODS,
   DEPLOYMENTS,
   NETWORKPOLICIES,
-  PVCS,
 ];
 
 const ALL = [CAGES, ...OWNED_TYPES, EVENTS, LEASES];

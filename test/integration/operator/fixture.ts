@@ -23,8 +23,14 @@ export function recording(inner: ApiClient, log: CallRecord[]): ApiClient {
     get: (t, ns, n) => (rec('get', t, n), inner.get(t, ns, n)),
     list: (t, ns, o) => (rec('list', t), inner.list(t, ns, o)),
     watch: (t, ns, o, cb) => (rec('watch', t), inner.watch(t, ns, o, cb)),
-    // Server-side apply is a PATCH (and creates the object if it is missing: RBAC asks for patch only).
-    apply: (t, o, opts) => (rec('patch', t, o.metadata.name), inner.apply(t, o, opts)),
+    // Server-side apply is authorized as patch; one that creates the object, also as create
+    // (kubernetes.io/docs/reference/using-api/server-side-apply/#rbac-and-permissions).
+    apply: async (t, o, opts) => {
+      const existed = await inner.get(t, o.metadata.namespace, o.metadata.name);
+      rec('patch', t, o.metadata.name);
+      if (!existed) rec('create', t, o.metadata.name);
+      return inner.apply(t, o, opts);
+    },
     delete: (t, ns, n, o) => (rec('delete', t, n), inner.delete(t, ns, n, o)),
     patchStatus: (t, ns, n, s, o) => (rec('patch', t, n, 'status'), inner.patchStatus(t, ns, n, s, o)),
     patchFinalizers: (t, ns, n, f, o) => (rec('patch', t, n), inner.patchFinalizers(t, ns, n, f, o)),
