@@ -185,6 +185,16 @@ describe('proxy, explicit mode: curl and fetch through the forward proxy', funct
     assert.ok(gz.body.includes(PLACEHOLDER));
   });
 
+  it('streams a large chunked response through the redactor with the body intact', async () => {
+    const r = await curl(['-x', rig.proxyUrl, '--cacert', rig.caPath, https('/big')]);
+    assert.equal(r.status, 200);
+    const expected = Buffer.alloc(3 * 1024 * 1024, 'x');
+    expected.write(REAL_KEY, 2 * 1024 * 1024 - 7);
+    const want = expected.toString().replace(REAL_KEY, PLACEHOLDER);
+    assert.equal(r.body.length, want.length);
+    assert.ok(r.body === want, 'byte for byte, the real value replaced by its placeholder');
+  });
+
   it('the audit log never holds a real secret value', () => {
     const text = readFileSync(rig.auditPath, 'utf8');
     assert.ok(text.length > 0);

@@ -110,6 +110,15 @@ function handler(seen: Upstream['seen']) {
       });
       if (path === '/1k') return res.writeHead(200, { 'content-type': 'text/plain' }).end(BODY_1K);
       if (path === '/64k') return res.writeHead(200, { 'content-type': 'text/plain' }).end(BODY_64K);
+      if (path === '/big') {
+        // 3 MiB, no Content-Length (chunked), a real value straddling the 2 MiB mark.
+        res.writeHead(200, { 'content-type': 'application/octet-stream' });
+        const body = Buffer.alloc(3 * 1024 * 1024, 'x');
+        body.write(REAL_KEY, 2 * 1024 * 1024 - 7);
+        for (let off = 0; off < body.length; off += 100_000) res.write(body.subarray(off, off + 100_000));
+        res.end();
+        return;
+      }
       if (path === '/slow') {
         setTimeout(() => res.writeHead(200, { 'content-type': 'text/plain' }).end('slow done'), 300);
         return;
