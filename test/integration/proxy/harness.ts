@@ -30,12 +30,13 @@ export function tempDir(prefix = 'agentcage-proxy-test-'): string {
 
 export interface TestPki {
   caPem: string;
+  caKeyPem: string;
   certPem: string;
   keyPem: string;
 }
 
 /** An RSA test CA and one server certificate for the given names (and 127.0.0.1). */
-export function mintTestPki(names: string[]): TestPki {
+export function mintTestPki(names: string[], caName = 'agentcage test upstream CA'): TestPki {
   const caKeys = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const leafKeys = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const toForge = (k: import('node:crypto').KeyObject, type: 'private' | 'public') =>
@@ -48,9 +49,9 @@ export function mintTestPki(names: string[]): TestPki {
   ca.serialNumber = '01';
   ca.validity.notBefore = new Date(Date.now() - 86400_000);
   ca.validity.notAfter = new Date(Date.now() + 86400_000 * 30);
-  const caName = [{ name: 'commonName', value: 'agentcage test upstream CA' }];
-  ca.setSubject(caName);
-  ca.setIssuer(caName);
+  const caSubject = [{ name: 'commonName', value: caName }];
+  ca.setSubject(caSubject);
+  ca.setIssuer(caSubject);
   ca.setExtensions([
     { name: 'basicConstraints', cA: true, critical: true },
     { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
@@ -63,7 +64,7 @@ export function mintTestPki(names: string[]): TestPki {
   leaf.validity.notBefore = new Date(Date.now() - 86400_000);
   leaf.validity.notAfter = new Date(Date.now() + 86400_000 * 30);
   leaf.setSubject([{ name: 'commonName', value: names[0] }]);
-  leaf.setIssuer(caName);
+  leaf.setIssuer(caSubject);
   leaf.setExtensions([
     { name: 'basicConstraints', cA: false },
     { name: 'keyUsage', digitalSignature: true, keyEncipherment: true },
@@ -76,6 +77,7 @@ export function mintTestPki(names: string[]): TestPki {
   leaf.sign(caPriv, forge.md.sha256.create());
   return {
     caPem: forge.pki.certificateToPem(ca),
+    caKeyPem: caKeys.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
     certPem: forge.pki.certificateToPem(leaf),
     keyPem: leafKeys.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
   };

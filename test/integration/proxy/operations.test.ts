@@ -2,7 +2,7 @@
 // dropping connections, HAR capture, the CA from a directory, and the real entry point (the
 // esbuild bundle the image runs) refusing bad policies and flushing its audit log on SIGTERM.
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
@@ -234,11 +234,10 @@ describe('proxy operations', function () {
     const dir = tempDir();
     const caDir = join(dir, 'ca');
     mkdirSync(caDir);
-    execFileSync('openssl', [
-      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '30', '-subj', '/CN=operator minted CA',
-      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
-      '-keyout', join(caDir, 'ca.key'), '-out', join(caDir, 'ca.crt'),
-    ], { stdio: 'ignore' }); // prettier-ignore
+    // An RSA CA made elsewhere (as an operator would), not by the proxy: node-forge's own API.
+    const operatorCa = mintTestPki(['unused.test'], 'operator minted CA');
+    writeFileSync(join(caDir, 'ca.crt'), operatorCa.caPem);
+    writeFileSync(join(caDir, 'ca.key'), operatorCa.caKeyPem, { mode: 0o600 });
     const r = await rig({}, { caDir });
     const res = await curl([
       '-x',
