@@ -42,6 +42,20 @@ import { pickSubnet, cageAddresses, DEFAULT_SUBNET_POOL, type CageSubnet } from 
 import { toYamlDocuments } from './yaml.ts';
 
 export const DEFAULT_EGRESS_NETWORK = 'agentcage-egress';
+/**
+ * podman runs kube init containers once per pod by default, not on every start: after
+ * `podman pod stop/start` (or a reboot) the FORWARD DROP and the NAT rules would be gone.
+ */
+export const INIT_ALWAYS = { 'io.podman.annotations.init.container.type': 'always' };
+/**
+ * A fixed MAC for a fixed cage address (locally administered 02:ac + the IPv4 octets). A pod that
+ * restarts keeps it, so the agent's neighbour entry for its proxy stays valid: with a fresh MAC the
+ * agent's stale ARP entry made connections hang for ~20 s after `podman pod start` of the proxy.
+ */
+export function staticMac(ip: string): string {
+  return ['02', 'ac', ...ip.split('.').map((o) => Number(o).toString(16).padStart(2, '0'))].join(':');
+}
+
 /** Key (and file name) of PodmanContext.upstreamCaPem in the policy ConfigMap. */
 export const UPSTREAM_CA_KEY = 'upstream-ca.crt';
 /** Label on every network, secret and pod of a cage: how the controller finds what to remove. */
@@ -146,7 +160,10 @@ export function renderPodman(cage: Cage, ctx: PodmanContext = {}): PodmanPlan {
       'kube',
       'play',
       '--replace',
-      ...networks.flatMap((net) => ['--network', net.ip ? `${net.name}:ip=${net.ip}` : net.name]),
+      ...networks.flatMap((net) => [
+        '--network',
+        net.ip ? `${net.name}:ip=${net.ip},mac=${staticMac(net.ip)}` : net.name,
+      ]),
     ],
   });
   const noForwardInit = (pod: string): IContainer =>
@@ -171,7 +188,7 @@ export function renderPodman(cage: Cage, ctx: PodmanContext = {}): PodmanPlan {
   const dnsPod: IPod = {
     apiVersion: 'v1',
     kind: 'Pod',
-    metadata: meta(n.dns, 'dns'),
+    metadata: { ...meta(n.dns, 'dns'), annotations: INIT_ALWAYS },
     spec: {
       ...basePodSpec(SYSTEM_UID, SYSTEM_UID),
       // OnFailure: with Always, podman 4.3 runs init containers again in a loop.
@@ -237,7 +254,7 @@ export function renderPodman(cage: Cage, ctx: PodmanContext = {}): PodmanPlan {
   const proxyPod: IPod = {
     apiVersion: 'v1',
     kind: 'Pod',
-    metadata: meta(n.proxy, 'proxy'),
+    metadata: { ...meta(n.proxy, 'proxy'), annotations: INIT_ALWAYS },
     spec: {
       ...basePodSpec(SYSTEM_UID, SYSTEM_UID),
       restartPolicy: 'OnFailure',
@@ -312,7 +329,12 @@ export function renderPodman(cage: Cage, ctx: PodmanContext = {}): PodmanPlan {
     ];
     agentSpec.volumes = [...(agentSpec.volumes ?? []), runVolume('agent')];
   }
-  const agentPod: IPod = { apiVersion: 'v1', kind: 'Pod', metadata: meta(n.agent, 'agent'), spec: agentSpec };
+  const agentPod: IPod = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: transparent ? { ...meta(n.agent, 'agent'), annotations: INIT_ALWAYS } : meta(n.agent, 'agent'),
+    spec: agentSpec,
+  };
 
   const secretPlan = (name: string, keys: string[], extra: Partial<PodmanSecretPlan>): PodmanSecretPlan => ({
     name,

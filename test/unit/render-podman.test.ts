@@ -71,7 +71,10 @@ describe('renderPodman', () => {
       'play',
       '--replace',
       '--network',
-      `agentcage-basic:ip=${a.agent}`,
+      `agentcage-basic:ip=${a.agent},mac=02:ac:${a.agent
+        .split('.')
+        .map((o) => Number(o).toString(16).padStart(2, '0'))
+        .join(':')}`,
     ]);
     assert.equal(
       renderPodman(exampleCage('basic.yaml'), { ...CTX, egressNetwork: 'out' }).pods[0].networks[1].name,

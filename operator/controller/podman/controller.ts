@@ -8,9 +8,9 @@ import { resolvePlaceholders } from '../../api/placeholders.ts';
 import { ValidationError } from '../../api/validation.ts';
 import { PORTS } from '../../render/contract.ts';
 import type { PodmanContext } from '../../render/context.ts';
-import { renderPodman, type PodmanPlan, type PodmanPodPlan } from '../../render/podman.ts';
+import { renderPodman, staticMac, type PodmanPlan, type PodmanPodPlan } from '../../render/podman.ts';
 import { fingerprint, mintCa, type KeyPairPem } from './ca.ts';
-import { CommandError, podman, podmanJson } from './exec.ts';
+import { CommandError, podman, podmanJson, run } from './exec.ts';
 import { applyHostRules, hostRules, removeHostRules } from './hostfw.ts';
 import {
   containerName,
@@ -62,6 +62,8 @@ interface ContainerState {
   Running: boolean;
   ExitCode: number;
   Pid: number;
+  /** How often podman restarted it (a crash-looping container is "running" now and then). */
+  RestartCount: number;
 }
 
 export class PodmanController {
@@ -222,38 +224,49 @@ export class PodmanController {
     const t0 = Date.now();
     this.say(`playing ${pod.component} pod ${pod.name} ...`);
     await podman([...pod.playArgs, this.store.path(rec.name, `rendered/${pod.file}`)]);
+    for (const net of pod.networks) if (net.name !== rec.network) await pinBridgeMac(net.name);
     await this.waitReady(rec, pod.component, pod.name, timeoutS);
     this.say(`  ${pod.component} ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   }
 
   async containerState(ctr: string): Promise<ContainerState | undefined> {
-    const r = await podman(['inspect', '--type', 'container', '--format', '{{json .State}}', ctr], {
-      allowFail: true,
-    });
+    const format = '{"state":{{json .State}},"restarts":{{.RestartCount}}}';
+    const r = await podman(['inspect', '--type', 'container', '--format', format, ctr], { allowFail: true });
     if (r.code !== 0) return undefined;
-    return JSON.parse(r.stdout) as ContainerState;
+    const j = JSON.parse(r.stdout) as { state: ContainerState; restarts: number };
+    return { ...j.state, RestartCount: j.restarts };
   }
 
   private async waitReady(rec: CageRecord, role: Role, pod: string, timeoutS: number): Promise<void> {
     const ctr = containerName(pod, role);
     const deadline = Date.now() + timeoutS * 1000;
     let last = 'not started';
+    let runningSince = 0;
+    const crashed = async (st: ContainerState) =>
+      new Error(
+        (st.RestartCount
+          ? `${ctr} kept exiting (restarted ${st.RestartCount} times)`
+          : `${ctr} exited with code ${st.ExitCode}`) + `: ${await this.tail(ctr)}`,
+      );
     while (Date.now() < deadline) {
       const st = await this.containerState(ctr);
-      if (st && !st.Running && st.Status === 'exited' && role !== 'agent')
-        throw new Error(`${ctr} exited with code ${st.ExitCode}: ${await this.tail(ctr)}`);
+      if (st && (st.RestartCount > 0 || (!st.Running && ['exited', 'stopped'].includes(st.Status)))) {
+        if (role === 'agent' && !st.Running && st.ExitCode === 0 && st.RestartCount === 0) return; // a one-shot agent, done
+        throw await crashed(st);
+      }
       if (st?.Running) {
         last = 'running';
-        if (role === 'agent') return;
         if (
           role === 'dns' &&
           /started, version/.test((await podman(['logs', ctr], { allowFail: true })).stderr)
         )
           return;
         if (role === 'proxy' && (await this.proxyReady(rec))) return;
-      } else if (st && role === 'agent' && st.Status === 'exited') {
-        if (st.ExitCode === 0) return; // a one-shot agent that already finished
-        throw new Error(`${ctr} exited with code ${st.ExitCode}: ${await this.tail(ctr)}`);
+        // The agent has no readiness signal: running for a second without a restart will do.
+        if (role === 'agent') {
+          runningSince ||= Date.now();
+          if (Date.now() - runningSince >= 1000) return;
+        }
       }
       await sleep(200);
     }
@@ -450,6 +463,22 @@ export class PodmanController {
   cage(name: string): Cage {
     return readCage(this.store.readFile(name, 'cage.yaml'), `${name}/cage.yaml`);
   }
+}
+
+/**
+ * Fixes the MAC of a shared network's bridge. A Linux bridge takes the lowest MAC of its ports
+ * unless one is set: when another cage's pod left the egress network, the bridge's MAC changed
+ * and every other proxy's ARP entry for its gateway went stale (upstream timeouts for ~20 s).
+ */
+export async function pinBridgeMac(network: string): Promise<void> {
+  const [n] = await podmanJson<NetworkInfo[]>(['network', 'inspect', network]);
+  const bridge = n?.network_interface;
+  const gateway = n?.subnets?.find((x) => x.gateway && !x.gateway.includes(':'))?.gateway;
+  if (!bridge || !gateway) return;
+  const mac = staticMac(gateway);
+  const r = await run('ip', ['-o', 'link', 'show', 'dev', bridge], { allowFail: true });
+  if (r.code !== 0 || r.stdout.includes(`link/ether ${mac} `)) return;
+  await run('ip', ['link', 'set', 'dev', bridge, 'address', mac]);
 }
 
 /** Options that shape the render beyond the Cage (a local stand-in upstream). */
