@@ -357,8 +357,8 @@ class Exchange {
     state.inspectors
       .inspectResponse({ kind: 'response', host: t.host, status, headers: pairs, body: EMPTY }, Date.now())
       .then(
-        (rchain) => this.decideHead(rchain),
-        (e: unknown) => this.decideHead(failClosed('inspectors', e)),
+        (rchain) => this.decideHeadSafely(rchain),
+        (e: unknown) => this.decideHeadSafely(failClosed('inspectors', e)),
       );
     return true;
   }
@@ -376,6 +376,33 @@ class Exchange {
     this.upstreamDone = true;
     if (this.early !== undefined) this.earlyComplete = true;
     else this.sinkEnd();
+  }
+
+  /** decideHead outside any caller's try: a head node refuses to send (bad characters) is a 502. */
+  private decideHeadSafely(rchain: ChainResult): void {
+    try {
+      this.decideHead(rchain);
+    } catch (e) {
+      this.core.log('warn', 'upstream response could not be relayed', {
+        host: this.t.host,
+        error: (e as Error).message,
+      });
+      this.early = undefined;
+      this.abortUpstream?.(e as Error);
+      if (this.res.headersSent) {
+        this.res.destroy();
+        this.finish('error', 'upstream response could not be relayed');
+      } else {
+        this.refuse(
+          {
+            status: 502,
+            error: 'upstream-error',
+            reason: `upstream sent a response head that cannot be relayed (${(e as Error).message})`,
+          },
+          'error',
+        );
+      }
+    }
   }
 
   /** The response head is in and inspected: choose how the body travels, then send the head. */

@@ -103,6 +103,42 @@ describe('proxy robustness: malformed requests, slow clients, dying upstreams', 
     for (const l of cut) assert.match(String(l.reason), /mid-response/);
   });
 
+  it('an upstream answering garbage or a header node cannot relay gives a 502; the proxy stays up', async () => {
+    const answers = [
+      'HTTP/1.1 200 OK\r\nX-Bad: a\x01b\r\nContent-Length: 2\r\n\r\nok',
+      'NOT HTTP\r\n\r\n',
+      'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+    ];
+    let i = 0;
+    const bad = net.createServer((s) => {
+      s.on('error', () => {});
+      s.once('data', () => s.end(answers[i++ % answers.length]));
+    });
+    await new Promise<void>((r) => bad.listen(0, '127.0.0.1', () => r()));
+    const port = (bad.address() as net.AddressInfo).port;
+    try {
+      rig.writePolicy({
+        egress: {
+          mode: 'allowlist',
+          rules: [{ domain: 'api.test' }],
+          passthrough: [],
+          ports: [port, rig.up.httpPort],
+        },
+      });
+      assert.equal(await rig.proxy.reload(), true);
+      for (let n = 0; n < answers.length; n++) {
+        const r = await curl(['-x', rig.proxyUrl, `http://api.test:${port}/`]);
+        assert.equal(r.status, 502, `answer ${n}: ${r.body}`);
+        assert.equal(jsonBody(r.body).error, 'upstream-error');
+      }
+      await ok();
+    } finally {
+      rig.writePolicy();
+      await rig.proxy.reload();
+      await new Promise<void>((r) => bad.close(() => r()));
+    }
+  });
+
   it('an upstream that is not listening gives a 502 JSON, not a hang', async () => {
     const dead = net.createServer();
     await new Promise<void>((r) => dead.listen(0, '127.0.0.1', () => r()));
