@@ -170,10 +170,24 @@ export class Operator {
       backoff: this.o.watchBackoff,
       onWatchFailure: onWatchFailure(CAGES.plural),
     });
+    const owned = new Map<string, Informer>();
+    const reconciler = new CageReconciler({
+      client,
+      cages,
+      owned,
+      render: this.o.render ?? (renderKubernetes as unknown as RenderFn),
+      images: this.o.images,
+      now: this.o.now,
+      log: this.log,
+      metrics: this.metrics,
+      resyncMs: this.o.resyncMs,
+      instance: this.identity,
+    });
     const keyOf = (o: KubeObject) => `${o.metadata.namespace}/${o.metadata.name}`;
     cages.addHandlers({
       onAdd: (o) => queue.add(keyOf(o)),
       onUpdate: (old, o) => {
+        reconciler.cageObserved(o);
         // Status-only changes (our own writes) need no reconcile.
         const m0 = old.metadata;
         const m1 = o.metadata;
@@ -187,7 +201,6 @@ export class Operator {
           queue.add(keyOf(o));
       },
     });
-    const owned = new Map<string, Informer>();
     for (const t of OWNED_TYPES) {
       const inf = new Informer(client, {
         type: t,
@@ -209,24 +222,13 @@ export class Operator {
           if (!o.metadata.annotations?.[HASH_ANNOTATION]) enqueueOwner(o);
         },
         onUpdate: (old, o) => {
-          if (ownedChangeMatters(old, o)) enqueueOwner(o);
+          const foreign = reconciler.noteUpdate(t, old, o);
+          if (foreign || ownedChangeMatters(old, o)) enqueueOwner(o);
         },
         onDelete: enqueueOwner,
       });
       owned.set(typeKeyOf(t), inf);
     }
-    const reconciler = new CageReconciler({
-      client,
-      cages,
-      owned,
-      render: this.o.render ?? (renderKubernetes as unknown as RenderFn),
-      images: this.o.images,
-      now: this.o.now,
-      log: this.log,
-      metrics: this.metrics,
-      resyncMs: this.o.resyncMs,
-      instance: this.identity,
-    });
     const session = { queue, cages, owned, workers: Promise.resolve(), synced: false };
     this.session = session;
     for (const i of owned.values()) i.start();

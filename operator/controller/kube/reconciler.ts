@@ -63,6 +63,8 @@ export const HASH_ANNOTATION = 'agentcage.io/applied-hash';
 /** On pod templates: a new CA rolls the proxy. */
 export const CA_ANNOTATION = 'agentcage.io/ca-sha256';
 export const OWNER_INDEX = 'owner-uid';
+/** Every Cage gets a full check (render, compare every field) this often even without events. */
+export const DEFAULT_RESYNC_MS = 10 * 60_000;
 
 export type RenderFn = (cage: Cage, ctx: KubernetesContext) => unknown[];
 
@@ -121,7 +123,14 @@ export class CageReconciler {
    * finalizer, transitions and Events repeated).
    */
   private writes = new Map<string, { replacedRv: string; obj: KubeObject }>();
-  private caParsed = new Map<string, { uid?: string; crt: string; ca: CaMaterial }>();
+  private caParsed = new Map<string, ParsedCa>();
+  /** Per Cage: the inputs and object hashes of its last converged render (see fastPath). */
+  private memo = new Map<string, Memo>();
+  /**
+   * Owned objects someone else changed while their hash stayed ours (`${type}|ns/name`): the
+   * next reconcile re-applies them instead of trusting the hash. Filled by the informer handlers.
+   */
+  readonly drifted = new Set<string>();
 
   constructor(private readonly d: ReconcilerDeps) {
     this.now = d.now ?? (() => new Date());
@@ -139,6 +148,13 @@ export class CageReconciler {
       return w.obj;
     this.writes.delete(key); // the cache has caught up (or the Cage is gone)
     return cached;
+  }
+
+  /** The Cage informer saw a new version: any write of ours it replaces is now in the cache. */
+  cageObserved(obj: KubeObject): void {
+    const key = `${obj.metadata.namespace}/${obj.metadata.name}`;
+    const w = this.writes.get(key);
+    if (w && obj.metadata.resourceVersion !== w.replacedRv) this.writes.delete(key);
   }
 
   private wrote(before: KubeObject, after: KubeObject): void {
@@ -165,6 +181,7 @@ export class CageReconciler {
     let raw = this.current(key, this.d.cages.get(ns, name));
     if (!raw) {
       this.caParsed.delete(`${key}-proxy-ca`);
+      this.memo.delete(key);
       return { result: 'success' }; // gone: the garbage collector removes what it owned
     }
     if (raw.metadata.deletionTimestamp) return this.finalize(raw);
@@ -182,6 +199,8 @@ export class CageReconciler {
       );
       this.wrote(before, raw);
     }
+    const fast = await this.fastPath(key, raw);
+    if (fast) return fast;
     const generation = raw.metadata.generation;
     const v = validateCage({
       apiVersion: raw.apiVersion,
@@ -190,12 +209,13 @@ export class CageReconciler {
       spec: raw.spec,
     });
     if (!v.ok) {
+      this.memo.delete(key);
       await this.invalid(raw, v.problems);
       return { result: 'invalid' };
     }
     const cage = v.cage;
     try {
-      return await this.converge(raw, cage, generation);
+      return await this.converge(key, raw, cage, generation);
     } catch (err) {
       if (err instanceof RenderError) {
         await this.invalid(raw, [{ path: err.path, message: err.message.slice(err.path.length + 2) }]);
@@ -208,6 +228,7 @@ export class CageReconciler {
   }
 
   private async converge(
+    key: string,
     raw: KubeObject,
     cage: Cage,
     generation: number | undefined,
@@ -231,6 +252,7 @@ export class CageReconciler {
     let ips = { dns: clusterIPOf(services.get(ns, n.dns)), proxy: clusterIPOf(services.get(ns, n.proxy)) };
     const applied = new Map<string, KubeObject>();
     const desiredKeys = new Set<string>();
+    let desiredList: { tkey: string; type: ResourceType; name: string; hash: string }[] = [];
     let replacingPod = false;
     let applies = 0;
     for (let pass = 0; pass < 2; pass++) {
@@ -253,6 +275,7 @@ export class CageReconciler {
       }
       desired.sort((a, b) => APPLY_ORDER.indexOf(a.kind) - APPLY_ORDER.indexOf(b.kind));
       const holdAgent = ips.dns === undefined || ips.proxy === undefined;
+      desiredList = [];
       for (const obj of desired) {
         const type = resourceTypeFor(obj.apiVersion, obj.kind);
         if (!type || !OWNED_TYPES.includes(type))
@@ -260,8 +283,10 @@ export class CageReconciler {
             `the renderer produced a ${obj.apiVersion} ${obj.kind}, which the operator does not manage`,
           );
         desiredKeys.add(`${typeKeyOf(type)}|${obj.metadata.name}`);
+        const hash = stampHash(obj);
+        desiredList.push({ tkey: typeKeyOf(type), type, name: obj.metadata.name, hash });
         if (type === PODS && holdAgent) continue;
-        const r = await this.ensure(type, obj, uid, applied);
+        const r = await this.ensure(type, obj, uid, applied, hash);
         if (r === 'replacing') replacingPod = true;
         if (r === 'applied') applies++;
       }
@@ -275,7 +300,64 @@ export class CageReconciler {
 
     await this.prune(ns, uid, desiredKeys);
 
-    // ---- status ----
+    const ready = !replacingPod && ips.dns !== undefined && ips.proxy !== undefined;
+    if (ready && !timeDependent(cage))
+      this.memo.set(key, {
+        checkedAt: now.getTime(),
+        uid,
+        generation,
+        ips: { dns: ips.dns!, proxy: ips.proxy! },
+        caNotAfter: ca.notAfter.getTime(),
+        caFingerprint: ca.fingerprint,
+        egressMode: egressMode(cage.spec),
+        objects: desiredList.map((o) => `${OWNED_TYPES.indexOf(o.type)} ${o.name} ${o.hash}`).join('\n'),
+      });
+    else this.memo.delete(key);
+    this.d.log('debug', 'reconciled', { cage: key, applies });
+    return this.finish(raw, ips, applied, replacingPod, egressMode(cage.spec), ca, generation, now);
+  }
+
+  /**
+   * Nothing to render when the inputs are those of the last converged render (same Cage
+   * generation, Service IPs and CA) and every object it applied is still there as applied:
+   * the steady state (readiness changes, resyncs) costs cache lookups, not a render.
+   */
+  private async fastPath(key: string, raw: KubeObject): Promise<ReconcileOutcome | undefined> {
+    const m = this.memo.get(key);
+    if (!m || m.uid !== raw.metadata.uid || m.generation !== raw.metadata.generation) return undefined;
+    const now = this.now();
+    if (m.caNotAfter - CA_ROTATE_BEFORE_MS <= now.getTime()) return undefined;
+    if (now.getTime() - m.checkedAt >= (this.d.resyncMs ?? DEFAULT_RESYNC_MS) - 1000) return undefined;
+    const ns = raw.metadata.namespace!;
+    const n = cageNames({ metadata: { name: raw.metadata.name } } as Cage);
+    const services = this.inf(SERVICES);
+    const ips = { dns: clusterIPOf(services.get(ns, n.dns)), proxy: clusterIPOf(services.get(ns, n.proxy)) };
+    if (ips.dns !== m.ips.dns || ips.proxy !== m.ips.proxy) return undefined;
+    for (const line of m.objects.split('\n')) {
+      const [ti, name, hash] = line.split(' ');
+      const type = OWNED_TYPES[Number(ti)];
+      const live = this.inf(type).get(ns, name);
+      if (!live || live.metadata.deletionTimestamp || live.metadata.annotations?.[HASH_ANNOTATION] !== hash)
+        return undefined;
+      if (this.drifted.size > 0 && this.drifted.has(`${typeKeyOf(type)}|${ns}/${name}`)) return undefined;
+    }
+    const ca = { notAfter: new Date(m.caNotAfter), fingerprint: m.caFingerprint };
+    return this.finish(raw, ips, new Map(), false, m.egressMode, ca, raw.metadata.generation, now);
+  }
+
+  /** Status conditions from what the caches (and this reconcile's writes) show; the requeue time. */
+  private async finish(
+    raw: KubeObject,
+    ips: { dns?: string; proxy?: string },
+    applied: Map<string, KubeObject>,
+    replacingPod: boolean,
+    mode: 'allowlist' | 'blocklist',
+    ca: { notAfter: Date; fingerprint: string },
+    generation: number | undefined,
+    now: Date,
+  ): Promise<ReconcileOutcome> {
+    const ns = raw.metadata.namespace!;
+    const n = cageNames({ metadata: { name: raw.metadata.name } } as Cage);
     const deps = this.inf(DEPLOYMENTS);
     const proxy = available(applied.get(`Deployment|${n.proxy}`) ?? deps.get(ns, n.proxy));
     const dns = available(applied.get(`Deployment|${n.dns}`) ?? deps.get(ns, n.dns));
@@ -285,7 +367,7 @@ export class CageReconciler {
       type: CONDITION.PolicyApplied,
       status: 'True',
       reason: REASON.Applied,
-      message: `proxy policy, DNS allowlist and NetworkPolicies applied (${egressMode(cage.spec)}). ${CNI_WARNING}`,
+      message: `proxy policy, DNS allowlist and NetworkPolicies applied (${mode}). ${CNI_WARNING}`,
     });
     updates.push(
       proxy.ok && ips.proxy
@@ -351,15 +433,11 @@ export class CageReconciler {
         message: `proxy, DNS and policy ready; agent Pod ${n.agent} is ${phase}`,
       });
     }
-    await this.writeStatus(raw, updates, generation, {
-      egressMode: egressMode(cage.spec),
-      caFingerprint: ca.fingerprint,
-    });
-    this.d.log('debug', 'reconciled', { cage: `${ns}/${cage.metadata.name}`, applies });
+    await this.writeStatus(raw, updates, generation, { egressMode: mode, caFingerprint: ca.fingerprint });
 
     // Come back for CA rotation, drift, or a Pod that is going away.
     const untilRotation = ca.notAfter.getTime() - CA_ROTATE_BEFORE_MS - now.getTime() + 1000;
-    const resync = this.d.resyncMs ?? 10 * 60_000;
+    const resync = this.d.resyncMs ?? DEFAULT_RESYNC_MS;
     if (replacingPod) return { result: 'requeue', requeueAfterMs: 1000 };
     return { result: 'success', requeueAfterMs: Math.max(1000, Math.min(resync, untilRotation)) };
   }
@@ -370,15 +448,18 @@ export class CageReconciler {
     obj: KubeObject,
     uid: string,
     applied: Map<string, KubeObject>,
+    hash: string,
   ): Promise<'unchanged' | 'applied' | 'replacing'> {
     const { client } = this.d;
     const ns = obj.metadata.namespace;
     const name = obj.metadata.name;
-    const hash = hashOf(withoutHash(obj));
-    setAnnotation(obj, HASH_ANNOTATION, hash);
+    const driftKey = `${typeKeyOf(type)}|${ns}/${name}`;
     const matches = (live: KubeObject) =>
-      live.metadata.annotations?.[HASH_ANNOTATION] === hash && (type === PODS || isSubset(obj, live));
-    let live = this.inf(type).get(ns, name);
+      live.metadata.annotations?.[HASH_ANNOTATION] === hash &&
+      !this.drifted.has(driftKey) &&
+      (type === PODS || isSubset(obj, live));
+    // What this reconcile applied a moment ago is newer than the cache.
+    let live = applied.get(`${type.kind}|${name}`) ?? this.inf(type).get(ns, name);
     if (!live) {
       // Not cached: new, not seen by the watch yet, or someone else's object of that name.
       live = await client.get(type, ns, name);
@@ -400,6 +481,7 @@ export class CageReconciler {
       return 'replacing';
     }
     const out = await client.apply(type, obj, { fieldManager: FIELD_MANAGER, force: true });
+    this.drifted.delete(driftKey);
     applied.set(`${type.kind}|${name}`, out);
     this.d.metrics?.applies.inc({ kind: type.kind });
     return 'applied';
@@ -424,16 +506,36 @@ export class CageReconciler {
     }
   }
 
-  /** readCaSecret, remembering the last parse per Secret (parsing a key and certificate is slow). */
+  /**
+   * readCaSecret, remembering the last parse per Secret (parsing a key and certificate is slow).
+   * The entry holds the Secret's own base64 strings (shared with the informer's cache) and
+   * decodes the PEMs only when a render needs them: a few hundred bytes per Cage.
+   */
   private readCa(secret: KubeObject | undefined): ReturnType<typeof readCaSecret> {
     if (!secret) return undefined;
     const data = (secret.data ?? {}) as Record<string, string>;
-    const crt = `${data['tls.crt']}|${data['tls.key']}`;
     const key = `${secret.metadata.namespace}/${secret.metadata.name}`;
     const hit = this.caParsed.get(key);
-    if (hit && hit.uid === secret.metadata.uid && hit.crt === crt) return hit.ca;
+    if (
+      hit &&
+      (hit.uid === undefined || hit.uid === secret.metadata.uid) &&
+      hit.crt === data['tls.crt'] &&
+      hit.key === data['tls.key']
+    ) {
+      hit.crt = data['tls.crt'];
+      hit.key = data['tls.key'];
+      hit.uid = secret.metadata.uid;
+      return lazyCa(hit);
+    }
     const ca = readCaSecret(secret);
-    if (ca && !('problem' in ca)) this.caParsed.set(key, { uid: secret.metadata.uid, crt, ca });
+    if (ca && !('problem' in ca))
+      this.caParsed.set(key, {
+        uid: secret.metadata.uid,
+        crt: data['tls.crt'],
+        key: data['tls.key'],
+        notAfter: ca.notAfter.getTime(),
+        fingerprint: ca.fingerprint,
+      });
     return ca;
   }
 
@@ -447,6 +549,14 @@ export class CageReconciler {
     }
     if (decision.action === 'keep') return decision.ca;
     const ca = mintCageCa(cage, now);
+    // The Secret about to be applied parses to this: remember it, so the next reconcile does not parse it again.
+    const minted = caSecret(cage, ca).data as Record<string, string>;
+    this.caParsed.set(`${ns}/${name}`, {
+      crt: minted['tls.crt'],
+      key: minted['tls.key'],
+      notAfter: ca.notAfter.getTime(),
+      fingerprint: ca.fingerprint,
+    });
     const existed = decision.why !== 'no CA yet';
     this.d.metrics?.caMinted.inc({
       reason: decision.action === 'rotate' ? 'rotation' : existed ? 'replaced' : 'new',
@@ -462,6 +572,20 @@ export class CageReconciler {
   }
 
   /** Placeholders generated for secrets whose spec gives none, kept in a Secret across renders. */
+  /**
+   * Called by the informers for every update of an owned object: a change to its content while
+   * its hash annotation stayed ours is someone else's edit, to be taken back on the next reconcile.
+   */
+  noteUpdate(type: ResourceType, old: KubeObject, obj: KubeObject): boolean {
+    // A Pod's spec is filled in by the scheduler and kubelet (nodeName, ...): never drift.
+    if (type === PODS) return false;
+    const hash = obj.metadata.annotations?.[HASH_ANNOTATION];
+    if (!hash || hash !== old.metadata.annotations?.[HASH_ANNOTATION]) return false;
+    if (sameContent(old, obj)) return false;
+    this.drifted.add(`${typeKeyOf(type)}|${obj.metadata.namespace}/${obj.metadata.name}`);
+    return true;
+  }
+
   private async placeholders(cage: Cage): Promise<Record<string, string>> {
     const needing = cage.spec.secrets.filter((s) => s.placeholder === undefined).map((s) => s.name);
     if (needing.length === 0) return {};
@@ -476,6 +600,7 @@ export class CageReconciler {
 
   private async finalize(cached: KubeObject): Promise<ReconcileOutcome> {
     let raw = cached;
+    this.memo.delete(`${raw.metadata.namespace}/${raw.metadata.name}`);
     const ns = raw.metadata.namespace!;
     const uid = raw.metadata.uid!;
     if (!(raw.metadata.finalizers ?? []).includes(FINALIZER)) return { result: 'success' };
@@ -624,6 +749,65 @@ export class CageReconciler {
       this.d.log('warn', 'could not record an Event', { reason, error: String(err) });
     }
   }
+}
+
+interface ParsedCa {
+  uid?: string;
+  crt: string; // base64, as in the Secret
+  key: string;
+  notAfter: number;
+  fingerprint: string;
+}
+
+function lazyCa(p: ParsedCa): CaMaterial {
+  return {
+    notAfter: new Date(p.notAfter),
+    fingerprint: p.fingerprint,
+    get certPem() {
+      return Buffer.from(p.crt, 'base64').toString('utf8');
+    },
+    get keyPem() {
+      return Buffer.from(p.key, 'base64').toString('utf8');
+    },
+  };
+}
+
+interface Memo {
+  /** When the full path last ran: a resync (resyncMs) takes it again, subset checks and all. */
+  checkedAt: number;
+  uid: string;
+  generation: number | undefined;
+  ips: { dns: string; proxy: string };
+  caNotAfter: number;
+  caFingerprint: string;
+  egressMode: 'allowlist' | 'blocklist';
+  /** One line per object applied: `<OWNED_TYPES index> <name> <hash>` (compact: kept per Cage). */
+  objects: string;
+}
+
+/**
+ * Equal in what the operator sets and nobody else should: the body (spec, data, type, ...),
+ * labels and owner references. Status, server fields and other controllers' annotations
+ * (a Deployment's revision) do not count.
+ */
+function sameContent(a: KubeObject, b: KubeObject): boolean {
+  const strip = (o: KubeObject) => {
+    const { status: _s, metadata, ...rest } = o;
+    return { ...rest, labels: metadata.labels, ownerReferences: metadata.ownerReferences };
+  };
+  return deepEqual(strip(a), strip(b));
+}
+
+/** A render that depends on the clock (egress entries that expire) is never reused. */
+function timeDependent(cage: Cage): boolean {
+  return Object.keys(cage.spec.egress.expiry).length > 0;
+}
+
+/** Sets the object's hash annotation (of everything else in it) and returns the hash. */
+function stampHash(obj: KubeObject): string {
+  const hash = hashOf(withoutHash(obj));
+  setAnnotation(obj, HASH_ANNOTATION, hash);
+  return hash;
 }
 
 /** The object as hashed: its own hash annotation left out (and an emptied annotation map with it). */

@@ -240,7 +240,13 @@ export function applyFields(
   }
   if (conflicts.length > 0 && !force) return { object: live ?? {}, managers, conflicts };
 
-  const result = clone(live ?? {}) as Record<string, unknown>;
+  if (!live) {
+    // A create: the object is what was sent, owned wholly by its applier.
+    const created = clone(applied);
+    for (const k of Object.keys(created)) if (created[k] === undefined) delete created[k];
+    return { object: created, managers: [{ ...self, time, fields: newSet }], conflicts: [] };
+  }
+  const result = clone(live) as Record<string, unknown>;
   const old = managers.find((m) => managerId(m) === selfId)?.fields ?? new Set<FieldPath>();
   const others = managers
     .filter((m) => managerId(m) !== selfId)
