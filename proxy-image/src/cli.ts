@@ -98,6 +98,11 @@ export async function runProxy(o: CliOptions): Promise<void> {
       },
     );
   };
+  // A rejection that escaped a handler concerns one exchange: log it rather than drop every
+  // connection (an agent must not be able to restart the proxy with one odd request).
+  process.on('unhandledRejection', (e) =>
+    server.log('error', 'unhandled rejection', { error: e instanceof Error ? e.message : String(e) }),
+  );
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
 }
