@@ -115,6 +115,14 @@ function why(r: AuditRecord): string {
   return parts.join(': ');
 }
 
+/** `2026-01-01T08:55:44.123456Z` -> `08:55:44.123`; the resolver's lines carry whole seconds. */
+export function clockTime(t: string): string {
+  return t
+    .replace(/^\d{4}-\d\d-\d\dT/, '')
+    .replace(/Z$/, '')
+    .replace(/(\.\d{3})\d+/, '$1');
+}
+
 function clip(s: string, n: number): string {
   return s.length <= n ? s : s.slice(0, n - 1) + '…';
 }
@@ -122,7 +130,7 @@ function clip(s: string, n: number): string {
 /** A fixed-width table: TIME KIND DECISION STATUS HOST WHAT WHY. */
 export function formatAuditTable(records: AuditRecord[]): string {
   const rows = records.map((r) => [
-    r.time ? r.time.replace(/^\d{4}-\d\d-\d\dT/, '').replace(/(\.\d{3})?\d*Z$/, '$1') : '-',
+    r.time ? clockTime(r.time) : '-',
     String(r.kind ?? 'http'),
     decisionOf(r),
     r.status === undefined ? '-' : String(r.status),

