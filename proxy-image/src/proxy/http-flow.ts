@@ -169,7 +169,9 @@ class Exchange {
   private captured: Buffer[] = [];
   private capturedSize = 0;
   private wireRequest: { path: string; headers: HeaderPair[]; body: Buffer } | undefined;
-  private responseHeaders: HeaderPair[] = [];
+  /** what the agent got, as a flat list (turned into pairs only for a HAR capture) */
+  private responseHeaders: string[] = [];
+  private framing: RequestFraming = { length: undefined, chunked: false };
   // upstream response state (undici dispatch handler)
   private abortUpstream: ((err?: Error) => void) | undefined;
   private resumeUpstream: (() => void) | undefined;
@@ -196,7 +198,7 @@ class Exchange {
 
   async run(): Promise<void> {
     const { state, t, req } = this;
-    const f = framing(this.pairs);
+    const f = (this.framing = framing(this.pairs));
     const limit = state.bodyLimit(t.host);
     if (f.length !== undefined && f.length > limit) {
       return this.refuse(
@@ -302,7 +304,7 @@ class Exchange {
     const flat = forwardHeaders(head.headers, { drop: REQUEST_DROP });
     if (state.hasSecrets) restrictAcceptEncoding(flat);
     flat.push('host', authorityOf(t.host, t.port, t.scheme));
-    const f = framing(this.pairs);
+    const f = this.framing;
     if (body.length > 0 || f.chunked || f.length !== undefined)
       flat.push('content-length', String(body.length));
     this.bytesOut = body.length;
@@ -542,7 +544,7 @@ class Exchange {
   }
 
   private writeHead(flat: string[]): void {
-    this.responseHeaders = headerPairsOf(flat);
+    this.responseHeaders = flat;
     this.res.writeHead(this.status, this.statusText, flat);
   }
 
@@ -592,7 +594,7 @@ class Exchange {
     if (full.path && full.path.length > 256) full.path = full.path.slice(0, 256) + '...';
     this.status = r.status;
     const body = sendRefusal(this.res, full, close);
-    this.responseHeaders = [['content-type', 'application/json']];
+    this.responseHeaders = ['content-type', 'application/json'];
     if (this.core.audit.wantsCapture(this.t.host, decision)) {
       this.capturing = true;
       this.delivered(body);
@@ -654,7 +656,7 @@ class Exchange {
         requestBodySize: reqBody.length,
         status: this.status,
         statusText: this.res.statusMessage ?? '',
-        responseHeaders: this.responseHeaders,
+        responseHeaders: headerPairsOf(this.responseHeaders),
         responseBody: Buffer.concat(this.captured),
         responseBodySize: this.bytesIn,
         decision: String(decision),
