@@ -285,6 +285,41 @@ describe('operator/kube client-node adapter (HTTP level)', function () {
     assert.equal(err.code, 403);
   });
 
+  it('an informer relists when the watch itself is refused with HTTP 410 Gone', async () => {
+    let lists = 0;
+    let watches = 0;
+    srv.setHandler((req, res) => {
+      if (req.query.get('watch') !== 'true') {
+        lists++;
+        return sendJson(res, 200, {
+          kind: 'CageList',
+          apiVersion: 'agentcage.io/v1alpha1',
+          metadata: { resourceVersion: String(100 * lists) },
+          items: [cageJson('a', String(100 * lists))],
+        });
+      }
+      watches++;
+      if (watches === 1)
+        return sendJson(res, 410, status(410, 'Expired', 'too old resource version: 100 (250)'));
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.flushHeaders();
+    });
+    const inf = new Informer(api, {
+      type: CAGES,
+      backoff: { baseMs: 10, maxMs: 50 },
+      watchTimeoutSeconds: 60,
+    });
+    inf.start();
+    for (let i = 0; i < 400 && watches < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    await inf.stop();
+    assert.equal(lists, 2, 'listed again after the 410');
+    const rvs = srv.requests
+      .filter((r) => r.query.get('watch') === 'true')
+      .map((r) => r.query.get('resourceVersion'));
+    assert.deepEqual(rvs.slice(0, 2), ['100', '200'], 'the second watch starts from the new list');
+    assert.equal(inf.get('ns1', 'a')?.metadata.resourceVersion, '200');
+  });
+
   it('an informer over the adapter resumes a dropped watch from its last resourceVersion and relists on 410', async () => {
     let watches = 0;
     let lists = 0;
