@@ -19,6 +19,7 @@ export class ProxyMetrics {
   private readonly reloads: Counter<'result'>;
   private readonly frames: Counter<'direction' | 'decision'>;
   readonly policyGeneration: Gauge;
+  private stopProcessMetrics: () => void = () => {};
 
   private readonly requestChildren = new Map<string, { inc(n?: number): void }>();
   private readonly inspectorChildren = new Map<string, (v: number) => void>();
@@ -27,7 +28,7 @@ export class ProxyMetrics {
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
-    if (opts.defaultMetrics !== false) registerProcessMetrics(this.registry);
+    if (opts.defaultMetrics !== false) this.stopProcessMetrics = registerProcessMetrics(this.registry);
     this.requests = new Counter({
       name: 'agentcage_proxy_requests_total',
       help: 'Requests, WebSocket upgrades and tunnels decided, by decision and scheme.',
@@ -93,6 +94,11 @@ export class ProxyMetrics {
     for (const d of ['allow', 'block', 'rate_limited']) this.requests.labels(d, 'http').inc(0);
   }
 
+  /** Stops the event-loop delay monitor (the only thing metrics run on their own). */
+  close(): void {
+    this.stopProcessMetrics();
+  }
+
   request(decision: RequestDecision, scheme: Scheme): void {
     const key = decision + scheme;
     let c = this.requestChildren.get(key);
@@ -139,7 +145,7 @@ export class ProxyMetrics {
  * The standard process metrics under their conventional names. prom-client's default set is not
  * used: some of its gauges end in _total, which `promtool check metrics` rejects.
  */
-function registerProcessMetrics(registry: Registry): void {
+function registerProcessMetrics(registry: Registry): () => void {
   const registers = [registry];
   const started = Date.now() / 1000 - process.uptime();
   new Gauge({
@@ -187,4 +193,5 @@ function registerProcessMetrics(registry: Registry): void {
       lag.reset();
     },
   });
+  return () => lag.disable();
 }

@@ -543,6 +543,7 @@ export class ProxyServer implements Core {
       this.metricsServer.closeAllConnections();
       await new Promise<void>((r) => this.metricsServer!.close(() => r()));
     }
+    this.metrics.close();
     this.log('info', 'proxy stopped');
   }
 }
