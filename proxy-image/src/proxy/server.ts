@@ -1,7 +1,9 @@
 // The proxy process: listeners (forward, transparent HTTP, transparent HTTPS), the inner HTTP
 // server that intercepted tunnels feed, policy loading and hot reload, metrics, graceful shutdown.
+import { mkdirSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import net, { type AddressInfo, type Socket } from 'node:net';
+import { dirname } from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { WebSocketServer } from 'ws';
@@ -202,6 +204,9 @@ export class ProxyServer implements Core {
     );
     const ca = loadOrMintCa(opts.caDir, loaded.policy.cage);
     if (ca.minted) log('info', 'minted a new cage CA', { dir: opts.caDir });
+    // Their directories may be fresh emptyDirs/tmpfs (the HAR goes under /tmp/agentcage): create them.
+    for (const f of [opts.auditPath, opts.harPath])
+      if (f && f !== '-') mkdirSync(dirname(f), { recursive: true });
     const lines = new LineWriter(opts.auditPath);
     const harPath = opts.harPath;
     const view = loaded.policy.capture.wireView ? 'wire' : 'agent';

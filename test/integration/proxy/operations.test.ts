@@ -161,7 +161,7 @@ describe('proxy operations', function () {
 
   it('captures flows as HAR 1.2 in the agent view: placeholders, never the real value', async () => {
     const dir = tempDir();
-    const harPath = join(dir, 'flows.har');
+    const harPath = join(dir, 'not-yet', 'flows.har'); // the directory is created, as /tmp/agentcage is
     const r = await rig({ capture: { har: true, minAction: 'allow' } }, { harPath });
     await curl([
       '-x',
@@ -291,6 +291,47 @@ describe('proxy operations', function () {
         stdio: ['ignore', 'pipe', 'pipe'],
         env: { PATH: process.env.PATH },
       });
+
+    it('--audit - (as the renderers run it): decisions on stdout as JSON lines, operational logs on stderr', async () => {
+      const secretFile = join(dir, 'API_KEY2');
+      writeFileSync(secretFile, REAL_KEY);
+      const caFile = join(dir, 'upstream-ca2.crt');
+      writeFileSync(caFile, pki.caPem);
+      const policy = join(dir, 'policy2.json');
+      writeFileSync(policy, JSON.stringify(policyDoc(up, { secretFile, extraCaFile: caFile })));
+      const child = run([
+        '--policy', policy, '--listen', '127.0.0.1:0', '--metrics', '127.0.0.1:0', '--ca-dir', join(dir, 'ca2'),
+        '--audit', '-', '--resolve', 'api.test=127.0.0.1',
+      ]); // prettier-ignore
+      let stdout = '';
+      let stderr = '';
+      child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
+      child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+      const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+      try {
+        await until(() => /"proxy ready"/.test(stderr), 'the proxy to start', 20000);
+        const port = (
+          JSON.parse(stderr.split('\n').find((l) => l.includes('"proxy ready"'))!) as {
+            ports: { proxy: number };
+          }
+        ).ports.proxy;
+        for (let i = 0; i < 3; i++) {
+          const r = await curl(['-x', `http://127.0.0.1:${port}`, `http://api.test:${up.httpPort}/1k`]);
+          assert.equal(r.status, 200);
+        }
+        child.kill('SIGTERM');
+        assert.equal(await exited, 0);
+        const lines = stdout
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l) as Record<string, unknown>);
+        assert.equal(lines.length, 3);
+        assert.ok(lines.every((l) => l.decision === 'allow' && l.cage === 'test'));
+        assert.ok(!stdout.includes('proxy ready'), 'operational logs stay off stdout');
+      } finally {
+        child.kill('SIGKILL');
+      }
+    });
 
     it('refuses to start on an invalid policy, naming the field', async () => {
       const bad = join(dir, 'bad.json');
