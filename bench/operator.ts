@@ -49,7 +49,12 @@ const fmt = (n: number, d = 0) =>
   n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
 
 // ---- renders per second ----
-function renderRate(): { renders: number; reconcilePure: number } {
+interface Rate {
+  wall: number; // per second of wall time (one thread)
+  cpu: number; // per second of process CPU time (V8's GC threads included)
+}
+
+function renderRate(): { renders: Rate; reconcilePure: Rate } {
   const raw = {
     ...cageDoc(1),
     metadata: { ...cageDoc(1).metadata, uid: '6a1c2d3e-0000-4000-8000-000000000001' },
@@ -72,7 +77,8 @@ function renderRate(): { renders: number; reconcilePure: number } {
       f();
       n++;
     }
-    return n / (cpuMs(process.cpuUsage(c0)) / 1000);
+    const wallMs = performance.now() - t0;
+    return { wall: n / (wallMs / 1000), cpu: n / (cpuMs(process.cpuUsage(c0)) / 1000) };
   };
   const renders = loop(() => renderKubernetes(cage.cage as Cage, ctx));
   const reconcilePure = loop(() => {
@@ -184,10 +190,9 @@ async function converge(n: number): Promise<ConvergeResult> {
 }
 
 const rate = renderRate();
-console.log(`renderKubernetes: ${fmt(rate.renders)} Cages/s per core (goal > 5,000)`);
-console.log(
-  `validate + render + hash (a reconcile's pure part): ${fmt(rate.reconcilePure)} Cages/s per core`,
-);
+const show = (r: Rate) => `${fmt(r.wall)} Cages/s (${fmt(r.cpu)} per CPU-second, GC threads included)`;
+console.log(`renderKubernetes: ${show(rate.renders)}; goal > 5,000`);
+console.log(`validate + render + hash (a reconcile's pure part): ${show(rate.reconcilePure)}`);
 console.log();
 console.log(
   'cages   converged  create s  converge s  cpu s  reconciles  applies  restart s  restart cpu s  operator KiB/cage  store KiB/cage',
