@@ -241,7 +241,7 @@ describe('agentcage CLI', function () {
       assert.equal(agent.spec!.dnsPolicy, 'None');
       assert.match(
         r.stdout,
-        /^# basic-agent\.yaml: podman kube play --replace --network agentcage-basic:ip=10\.213\.\d+\.4 basic-agent\.yaml$/m,
+        /^# basic-agent\.yaml: podman kube play --replace --network agentcage-basic:ip=10\.213\.\d+\.4,mac=02:ac:0a:d5:[0-9a-f]{2}:04 basic-agent\.yaml$/m,
       );
     });
 
