@@ -225,7 +225,10 @@ export class Operator {
           const foreign = reconciler.noteUpdate(t, old, o);
           if (foreign || ownedChangeMatters(old, o)) enqueueOwner(o);
         },
-        onDelete: enqueueOwner,
+        onDelete: (o) => {
+          reconciler.noteDelete(t, o);
+          enqueueOwner(o);
+        },
       });
       owned.set(typeKeyOf(t), inf);
     }

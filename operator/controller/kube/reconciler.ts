@@ -65,6 +65,8 @@ export const CA_ANNOTATION = 'agentcage.io/ca-sha256';
 export const OWNER_INDEX = 'owner-uid';
 /** Every Cage gets a full check (render, compare every field) this often even without events. */
 export const DEFAULT_RESYNC_MS = 10 * 60_000;
+/** How long after a full reconcile its applies are trusted while the watch catches up. */
+const FRESH_MS = 30_000;
 
 export type RenderFn = (cage: Cage, ctx: KubernetesContext) => unknown[];
 
@@ -127,10 +129,11 @@ export class CageReconciler {
   /** Per Cage: the inputs and object hashes of its last converged render (see fastPath). */
   private memo = new Map<string, Memo>();
   /**
-   * Owned objects someone else changed while their hash stayed ours (`${type}|ns/name`): the
-   * next reconcile re-applies them instead of trusting the hash. Filled by the informer handlers.
+   * Owned objects someone else changed (their hash stayed ours) or deleted, per Cage: the next
+   * reconcile re-applies them instead of trusting the hash. Filled by the informer handlers,
+   * emptied by a full reconcile of the Cage.
    */
-  readonly drifted = new Set<string>();
+  private drifted = new Map<string, Set<string>>(); // Cage key -> `${type}|${name}`
 
   constructor(private readonly d: ReconcilerDeps) {
     this.now = d.now ?? (() => new Date());
@@ -168,6 +171,20 @@ export class CageReconciler {
     this.writes.set(key, { replacedRv, obj: after });
   }
 
+  private isDrifted(cageKey: string, type: ResourceType, name: string): boolean {
+    return this.drifted.get(cageKey)?.has(`${typeKeyOf(type)}|${name}`) ?? false;
+  }
+
+  private markDrifted(type: ResourceType, obj: KubeObject): boolean {
+    const owner = obj.metadata.ownerReferences?.find((r) => r.kind === 'Cage');
+    if (!owner) return false;
+    const cageKey = `${obj.metadata.namespace}/${owner.name}`;
+    let set = this.drifted.get(cageKey);
+    if (!set) this.drifted.set(cageKey, (set = new Set()));
+    set.add(`${typeKeyOf(type)}|${obj.metadata.name}`);
+    return true;
+  }
+
   private inf(t: ResourceType): Informer {
     const i = this.d.owned.get(typeKeyOf(t));
     if (!i) throw new Error(`no informer for ${t.kind}`);
@@ -182,6 +199,7 @@ export class CageReconciler {
     if (!raw) {
       this.caParsed.delete(`${key}-proxy-ca`);
       this.memo.delete(key);
+      this.drifted.delete(key);
       return { result: 'success' }; // gone: the garbage collector removes what it owned
     }
     if (raw.metadata.deletionTimestamp) return this.finalize(raw);
@@ -286,7 +304,7 @@ export class CageReconciler {
         const hash = stampHash(obj);
         desiredList.push({ tkey: typeKeyOf(type), type, name: obj.metadata.name, hash });
         if (type === PODS && holdAgent) continue;
-        const r = await this.ensure(type, obj, uid, applied, hash);
+        const r = await this.ensure(type, obj, uid, applied, hash, key);
         if (r === 'replacing') replacingPod = true;
         if (r === 'applied') applies++;
       }
@@ -299,6 +317,8 @@ export class CageReconciler {
     }
 
     await this.prune(ns, uid, desiredKeys);
+    // Every drifted object was re-applied or pruned above.
+    this.drifted.delete(key);
 
     const ready = !replacingPod && ips.dns !== undefined && ips.proxy !== undefined;
     if (ready && !timeDependent(cage))
@@ -330,16 +350,27 @@ export class CageReconciler {
     if (now.getTime() - m.checkedAt >= (this.d.resyncMs ?? DEFAULT_RESYNC_MS) - 1000) return undefined;
     const ns = raw.metadata.namespace!;
     const n = cageNames({ metadata: { name: raw.metadata.name } } as Cage);
-    const services = this.inf(SERVICES);
-    const ips = { dns: clusterIPOf(services.get(ns, n.dns)), proxy: clusterIPOf(services.get(ns, n.proxy)) };
+    // Just applied, the watch may not have brought an object back yet: trust what was applied
+    // for a short while, unless a deletion of it has been seen since.
+    const fresh = now.getTime() - m.checkedAt < FRESH_MS;
+    const seen = (type: ResourceType, name: string) => {
+      if (this.isDrifted(key, type, name)) return false;
+      const live = this.inf(type).get(ns, name);
+      return live ?? (fresh ? null : false);
+    };
+    const ipOf = (name: string, kept: string) => {
+      const svc = seen(SERVICES, name);
+      return svc === false ? undefined : svc === null ? kept : clusterIPOf(svc);
+    };
+    const ips = { dns: ipOf(n.dns, m.ips.dns), proxy: ipOf(n.proxy, m.ips.proxy) };
     if (ips.dns !== m.ips.dns || ips.proxy !== m.ips.proxy) return undefined;
     for (const line of m.objects.split('\n')) {
       const [ti, name, hash] = line.split(' ');
       const type = OWNED_TYPES[Number(ti)];
-      const live = this.inf(type).get(ns, name);
-      if (!live || live.metadata.deletionTimestamp || live.metadata.annotations?.[HASH_ANNOTATION] !== hash)
+      const live = seen(type, name);
+      if (live === false) return undefined;
+      if (live && (live.metadata.deletionTimestamp || live.metadata.annotations?.[HASH_ANNOTATION] !== hash))
         return undefined;
-      if (this.drifted.size > 0 && this.drifted.has(`${typeKeyOf(type)}|${ns}/${name}`)) return undefined;
     }
     const ca = { notAfter: new Date(m.caNotAfter), fingerprint: m.caFingerprint };
     return this.finish(raw, ips, new Map(), false, m.egressMode, ca, raw.metadata.generation, now);
@@ -449,14 +480,15 @@ export class CageReconciler {
     uid: string,
     applied: Map<string, KubeObject>,
     hash: string,
+    cageKey: string,
   ): Promise<'unchanged' | 'applied' | 'replacing'> {
     const { client } = this.d;
     const ns = obj.metadata.namespace;
     const name = obj.metadata.name;
-    const driftKey = `${typeKeyOf(type)}|${ns}/${name}`;
+    const drifted = this.isDrifted(cageKey, type, name);
     const matches = (live: KubeObject) =>
       live.metadata.annotations?.[HASH_ANNOTATION] === hash &&
-      !this.drifted.has(driftKey) &&
+      !drifted &&
       (type === PODS || isSubset(obj, live));
     // What this reconcile applied a moment ago is newer than the cache.
     let live = applied.get(`${type.kind}|${name}`) ?? this.inf(type).get(ns, name);
@@ -481,7 +513,6 @@ export class CageReconciler {
       return 'replacing';
     }
     const out = await client.apply(type, obj, { fieldManager: FIELD_MANAGER, force: true });
-    this.drifted.delete(driftKey);
     applied.set(`${type.kind}|${name}`, out);
     this.d.metrics?.applies.inc({ kind: type.kind });
     return 'applied';
@@ -582,8 +613,15 @@ export class CageReconciler {
     const hash = obj.metadata.annotations?.[HASH_ANNOTATION];
     if (!hash || hash !== old.metadata.annotations?.[HASH_ANNOTATION]) return false;
     if (sameContent(old, obj)) return false;
-    this.drifted.add(`${typeKeyOf(type)}|${obj.metadata.namespace}/${obj.metadata.name}`);
-    return true;
+    return this.markDrifted(type, obj);
+  }
+
+  /** An owned object was deleted: unless its Cage is going too, the next reconcile recreates it. */
+  noteDelete(type: ResourceType, obj: KubeObject): void {
+    const owner = obj.metadata.ownerReferences?.find((r) => r.kind === 'Cage');
+    const cage = owner && this.d.cages.get(obj.metadata.namespace, owner.name);
+    if (!cage || cage.metadata.deletionTimestamp || cage.metadata.uid !== owner.uid) return;
+    this.markDrifted(type, obj);
   }
 
   private async placeholders(cage: Cage): Promise<Record<string, string>> {

@@ -340,6 +340,31 @@ describe('operator/kube controller (in-memory API store)', function () {
     assert.ok(!managers.some((m) => m.startsWith('kubectl-edit:') && m.includes('f:policy.json')));
   });
 
+  it('recreates an owned object someone deleted, and takes back a label someone changed', async () => {
+    c.addOperator();
+    await c.store.create(CAGES, cage('heal'), { fieldManager: 'kubectl' });
+    await waitFor('Ready', () => readyAt(c.store, 'heal'));
+    const np = (await c.store.get(NETWORKPOLICIES, NS, 'heal-agent'))!;
+    await c.store.delete(NETWORKPOLICIES, NS, 'heal-agent');
+    const back = await waitFor('NetworkPolicy recreated', () =>
+      c.store.get(NETWORKPOLICIES, NS, 'heal-agent'),
+    );
+    assert.notEqual(back.metadata.uid, np.metadata.uid);
+    assert.deepEqual(back.spec, np.spec);
+
+    const svc = (await c.store.get(SERVICES, NS, 'heal-proxy'))!;
+    const labels = { ...svc.metadata.labels, 'app.kubernetes.io/component': 'something-else' };
+    await c.store.update(
+      SERVICES,
+      { ...svc, metadata: { ...svc.metadata, labels } },
+      { fieldManager: 'kubectl-edit' },
+    );
+    await waitFor('label restored', async () => {
+      const now = (await c.store.get(SERVICES, NS, 'heal-proxy'))!;
+      return now.metadata.labels?.['app.kubernetes.io/component'] === 'proxy';
+    });
+  });
+
   it('never takes over an object of the same name that the Cage does not own', async () => {
     c.addOperator();
     await c.store.create(
