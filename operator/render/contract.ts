@@ -31,8 +31,8 @@ export const PATHS = {
   proxyCaDir: '/run/agentcage/ca',
   proxyCaCert: 'ca.crt',
   proxyCaKey: 'ca.key',
-  /** HAR capture, when spec.capture.har (inside the proxy's writable /tmp; `cage har` reads it). */
-  harFile: '/tmp/agentcage/flows.har',
+  /** HAR capture, when spec.capture.har: directly in the proxy's writable /tmp (the proxy creates no directories); `cage har` reads it. */
+  harFile: '/tmp/flows.har',
   /** Real secret values, one file per secret name (Kubernetes). */
   secretDir: '/run/agentcage/secrets',
 } as const;

@@ -57,6 +57,8 @@ spec:
     - name: API_KEY
       injectTo: [api.example.test]
       injectIn: [headers, websocket]
+  capture:
+    har: true
 `;
 }
 
@@ -445,6 +447,54 @@ describe('local cage on podman (e2e)', function () {
     assert.match(r.stderr, /spec\.egress\.allow\[0\]/);
     assert.deepEqual(await ids(), before);
     assert.equal((await client<Reply>(A, ['request', 'GET', 'https://api.example.test/'])).status, 200);
+  });
+
+  it('update with a changed file replaces only the pods that changed, and the new policy holds', async () => {
+    const ids = async () =>
+      Object.fromEntries(
+        (await podman(['ps', '--filter', `name=^${A}-`, '--format', '{{.Names}} {{.ID}}'])).stdout
+          .trim()
+          .split('\n')
+          .map((l) => l.split(' ')),
+      ) as Record<string, string>;
+    const before = await ids();
+    const file = join(dir, 'narrower.yaml');
+    writeFileSync(file, cageYaml(A, agentDir, { allow: ['api.example.test'] }).replace('INET_IP', inet!.ip));
+    const r = await agentcage(['cage', 'update', A, '-c', file], state);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, new RegExp(`updated: pod ${A}-dns, pod ${A}-proxy$`, 'm'));
+    const after = await ids();
+    assert.equal(after[`${A}-agent-agent`], before[`${A}-agent-agent`], 'the agent was restarted');
+    assert.notEqual(after[`${A}-proxy-proxy`], before[`${A}-proxy-proxy`]);
+    const dig = await inAgent(A, 'dig +short +time=2 +tries=1 other.example.test');
+    assert.equal(dig.stdout.trim(), '198.51.100.1');
+    assert.equal((await client<Reply>(A, ['request', 'GET', 'https://other.example.test/'])).status, 403);
+    assert.equal((await client<Reply>(A, ['request', 'GET', 'https://api.example.test/'])).status, 200);
+    // The placeholder survives an update: the agent keeps working with what it holds.
+    assert.equal((await inAgent(A, 'printf %s "$API_KEY"')).stdout, placeholder);
+  });
+
+  it("cage har gives the captured flows as HAR, and cage logs the pods' logs", async () => {
+    await client<Reply>(A, ['request', 'GET', 'https://evil.example.com/har-check']);
+    const har = await agentcage(['cage', 'har', A], state);
+    assert.equal(har.code, 0, har.stderr);
+    const entries = (
+      JSON.parse(har.stdout) as {
+        log: { entries: { request: { url: string }; response: { status: number } }[] };
+      }
+    ).log.entries;
+    assert.ok(
+      entries.some(
+        (e) => e.request.url === 'https://evil.example.com/har-check' && e.response.status === 403,
+      ),
+      JSON.stringify(entries.map((e) => e.request.url)),
+    );
+    assert.ok(!har.stdout.includes(REAL));
+    const logs = await agentcage(['cage', 'logs', A, '--pod', 'proxy', '--tail', '50'], state);
+    assert.equal(logs.code, 0, logs.stderr);
+    assert.match(logs.stdout, /"host":"evil\.example\.com"/);
+    const bad = await agentcage(['cage', 'logs', A, '--pod', 'nope'], state);
+    assert.match(bad.stderr, /--pod nope: choose one of dns, proxy, agent/);
   });
 
   it('a create that fails part-way removes what it made and says what failed', async () => {

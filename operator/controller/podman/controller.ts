@@ -461,6 +461,7 @@ export class PodmanController {
   }
 
   cage(name: string): Cage {
+    this.store.read(name); // a missing cage gets its own message, not a missing file
     return readCage(this.store.readFile(name, 'cage.yaml'), `${name}/cage.yaml`);
   }
 }
