@@ -18,5 +18,8 @@ export async function guarded(fn: () => Promise<number | void>): Promise<void> {
 export function controller(quiet = false): PodmanController {
   if (!commandExists('podman'))
     throw new Error('podman is not installed: run `sudo scripts/install-system-deps.sh` (or `make deps`)');
+  // Rootful podman and host firewall rules for each cage bridge: rootless podman cannot close the leaks.
+  if (process.getuid?.() !== 0)
+    throw new Error('agentcage cage needs root (rootful podman, host firewall rules): use sudo');
   return new PodmanController(new CageStore(), quiet ? () => {} : (l) => console.log(l));
 }

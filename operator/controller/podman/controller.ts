@@ -339,6 +339,8 @@ export class PodmanController {
       throw new Error(`cage ${name} left unchanged: ${(err as Error).message}`);
     }
     await this.checkImages(plan);
+    // Host rules do not survive a reboot: an update puts them back (cage verify reports them missing).
+    if (rec.bridge) await applyHostRules(hostRules(name, rec.bridge));
 
     const changed: string[] = [];
     const payloads = secretPayloads(plan, sv.values, ca);
