@@ -4,6 +4,7 @@ import { PATHS } from '../render/contract.ts';
 import yaml from 'js-yaml';
 import {
   countDecisions,
+  FOLLOW_WIDTHS,
   formatAuditTable,
   formatTable,
   type AuditRecord,
@@ -150,8 +151,8 @@ export function registerObserveVerbs(cage: Command): void {
         const filter = { decision: o.decision, host: o.host, since: o.since };
         if (o.follow) {
           const print = (r: AuditRecord) =>
-            console.log(o.json ? JSON.stringify(r) : formatAuditTable([r]).split('\n')[1]);
-          if (!o.json) console.log(formatAuditTable([]));
+            console.log(o.json ? JSON.stringify(r) : formatAuditTable([r], FOLLOW_WIDTHS).split('\n')[1]);
+          if (!o.json) console.log(formatAuditTable([], FOLLOW_WIDTHS));
           const ac = new AbortController();
           process.once('SIGINT', () => ac.abort());
           await followAudit(containers, filter, print, ac.signal);

@@ -128,7 +128,10 @@ function clip(s: string, n: number): string {
 }
 
 /** A fixed-width table: TIME KIND DECISION STATUS HOST WHAT WHY. */
-export function formatAuditTable(records: AuditRecord[]): string {
+/** Column widths for `audit -f`, where rows print one at a time and cannot be measured first. */
+export const FOLLOW_WIDTHS = [12, 15, 8, 6, 28, 44];
+
+export function formatAuditTable(records: AuditRecord[], minWidths: number[] = []): string {
   const rows = records.map((r) => [
     r.time ? clockTime(r.time) : '-',
     String(r.kind ?? 'http'),
@@ -138,11 +141,13 @@ export function formatAuditTable(records: AuditRecord[]): string {
     clip(what(r), 44),
     clip(why(r), 70),
   ]);
-  return formatTable(['TIME', 'KIND', 'DECISION', 'STATUS', 'HOST', 'WHAT', 'WHY'], rows);
+  return formatTable(['TIME', 'KIND', 'DECISION', 'STATUS', 'HOST', 'WHAT', 'WHY'], rows, minWidths);
 }
 
-export function formatTable(head: string[], rows: string[][]): string {
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+export function formatTable(head: string[], rows: string[][], minWidths: number[] = []): string {
+  const widths = head.map((h, i) =>
+    Math.max(h.length, minWidths[i] ?? 0, ...rows.map((r) => (r[i] ?? '').length)),
+  );
   const line = (cells: string[]) =>
     cells
       .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i])))
