@@ -424,6 +424,10 @@ async function main(): Promise<void> {
   console.log(
     `\nProxy benchmark, ${args.duration} s per run, proxy on core ${PROXY_CORE}, load+upstream on core ${LOAD_CORE}`,
   );
+  console.log(`agentcage runs with NODE_OPTIONS="${imageNodeOptions()}" (proxy-image/Containerfile)`);
+  console.log(
+    `load average at the end: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`,
+  );
   console.log(
     `node ${process.version}; ${names.map((n) => `${n}: ${targets.find((t) => t.name === n)?.note}`).join('; ')}\n`,
   );
