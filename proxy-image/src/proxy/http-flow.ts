@@ -513,12 +513,14 @@ class Exchange {
             parts.push(tail);
             size += tail.length;
           }
-          const body = parts.length === 1 ? parts[0] : Buffer.concat(parts, size);
           const out = forwardHeaders(pairs, { drop: DROP_LENGTH });
-          out.push('content-length', String(body.length));
+          out.push('content-length', String(size));
           this.writeHead(out);
-          this.out(body);
+          // The parts go out as one writev: no copy into a joined buffer.
+          res.cork();
+          for (const p of parts) this.out(p);
           res.end();
+          res.uncork();
         };
       } else {
         this.writeHead(forwardHeaders(pairs, { drop: DROP_LENGTH }));
