@@ -19,8 +19,11 @@ export function cageNames(cage: Cage) {
     /** podman */
     network: `agentcage-${n}`,
     podmanSecret: (secretName: string) => `agentcage-${n}-${secretName}`,
-    /** podman shares emptyDir volumes by name across pods: every name carries the cage's. */
-    volume: (vol: string) => `${n}-${vol}`,
+    /**
+     * podman shares emptyDir volumes by name across pods: every name carries the cage's, length-prefixed
+     * so that no two (cage, volume) pairs map to one name (cage "a" + "b-tmp" vs cage "a-b" + "tmp").
+     */
+    volume: (vol: string) => `c${n.length}-${n}-${vol}`,
   };
 }
 

@@ -138,7 +138,9 @@ export function agentVolumes(
     mounts.push({ name: volName('agent-tmp'), mountPath: '/tmp' });
   }
   user.forEach((v, i) => {
-    const name = volName(v.name);
+    // "u-": the user's volumes live apart from agentcage's own (a user volume called "proxy-tmp"
+    // must never become the proxy pod's /tmp, where the HAR file lives).
+    const name = volName(`u-${v.name}`);
     if (volumes.some((x) => x.name === name))
       throw new RenderError(
         `spec.agent.volumes[${i}].name`,

@@ -237,7 +237,7 @@ describe('renderKubernetes', () => {
     // User volumes and a writable /tmp.
     const mounts = Object.fromEntries(spec.containers[0].volumeMounts!.map((m) => [m.mountPath, m.name]));
     assert.ok(mounts['/tmp'] && mounts['/work'] && mounts['/cache']);
-    assert.deepEqual(spec.volumes!.find((v) => v.name === 'cache')!.persistentVolumeClaim, {
+    assert.deepEqual(spec.volumes!.find((v) => v.name === 'u-cache')!.persistentVolumeClaim, {
       claimName: 'agent-cache',
     });
   });

@@ -127,7 +127,31 @@ describe('renderPodman', () => {
     for (const n of names(b)) assert.ok(!na.has(n), `${n} used by both cages`);
     // podman shares emptyDir volumes by name across pods: each name carries the cage's.
     for (const p of a.pods)
-      for (const v of pod(a, p.component).spec!.volumes!) assert.match(v.name, /^alpha-/);
+      for (const v of pod(a, p.component).spec!.volumes!) assert.match(v.name, /^c5-alpha-/);
+  });
+
+  it('volume names never collide: across cages whose names share a prefix, nor with agentcage own volumes', () => {
+    const volumeNames = (plan: PodmanPlan) =>
+      plan.pods.flatMap((p) => pod(plan, p.component).spec!.volumes!.map((v) => v.name));
+    // cage "a" with a volume "b-tmp" against cage "a-b" with a volume "tmp": once both were "a-b-tmp".
+    const a = renderPodman(
+      cage({ agent: { image: 'x/y:1', volumes: [{ name: 'b-tmp', mountPath: '/w' }] } }, 'a'),
+      {},
+    );
+    const ab = renderPodman(
+      cage({ agent: { image: 'x/y:1', volumes: [{ name: 'tmp', mountPath: '/w' }] } }, 'a-b'),
+      {},
+    );
+    const inA = new Set(volumeNames(a));
+    for (const n of volumeNames(ab)) assert.ok(!inA.has(n), `${n} is in both cages`);
+    // A user volume named after the proxy's /tmp stays the agent's own, apart from the proxy's.
+    const sneaky = renderPodman(
+      cage({ agent: { image: 'x/y:1', volumes: [{ name: 'proxy-tmp', mountPath: '/w' }] } }, 'a'),
+      {},
+    );
+    const proxyVols = new Set(pod(sneaky, 'proxy').spec!.volumes!.map((v) => v.name));
+    for (const v of pod(sneaky, 'agent').spec!.volumes!)
+      assert.ok(!proxyVols.has(v.name), `agent volume ${v.name} is also mounted by the proxy`);
   });
 
   it('the YAML parses back to the objects, and each object validates against the upstream schemas', () => {

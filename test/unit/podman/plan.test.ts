@@ -93,9 +93,9 @@ describe('podman plan', () => {
     });
     const vols = planVolumes(plan);
     assert.ok(vols.includes('plan-dnsmasq'), vols.join()); // the dnsmasq ConfigMap
-    assert.ok(vols.includes('plan-agent-tmp'));
+    assert.ok(vols.includes('c4-plan-agent-tmp'));
     assert.ok(
-      vols.every((v) => v.startsWith('plan-')),
+      vols.every((v) => v.startsWith('plan-') || v.startsWith('c4-plan-')),
       vols.join(),
     );
     assert.equal(new Set(vols).size, vols.length);
