@@ -8,7 +8,7 @@
 //     stopped and dropped, both after a full GC, divided by N (the store's own share apart).
 // Goals (issue 6): render > 5,000 Cages/s, converge 1,000 in < 10 s, < 50 KiB per Cage.
 // Run: node --expose-gc --max-old-space-size=8192 --import tsx bench/operator.ts [--sizes 1000,10000]
-//      [--render-ms 2000] [--timeout-s 300]
+//      [--render-ms 2000] [--timeout-s 300] [--parts render,converge] (a part alone, e.g. to profile it)
 import { performance } from 'node:perf_hooks';
 import { validateCage } from '../operator/api/load.ts';
 import { Operator } from '../operator/controller/kube/controller.ts';
@@ -28,6 +28,7 @@ const flag = (name: string, dflt: string) => {
 const SIZES = flag('sizes', '1000,10000').split(',').map(Number);
 const RENDER_MS = Number(flag('render-ms', '2000'));
 const TIMEOUT_MS = Number(flag('timeout-s', '300')) * 1000;
+const PARTS = new Set(flag('parts', 'render,converge').split(','));
 const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) console.error('bench/operator: run with node --expose-gc for the memory figure');
 
@@ -226,15 +227,18 @@ async function converge(n: number): Promise<ConvergeResult> {
   };
 }
 
-const rate = renderRate();
-const show = (r: Rate) => `${fmt(r.wall)} Cages/s (${fmt(r.cpu)} per CPU-second, GC threads included)`;
-console.log(`renderKubernetes: ${show(rate.renders)}; goal > 5,000`);
-console.log(`validate + render + hash (a reconcile's pure part): ${show(rate.reconcilePure)}`);
-console.log();
-console.log(
-  'cages   converged  create s  converge s  cpu s  store s  reconciles  applies  restart s  restart cpu s  operator KiB/cage  store KiB/cage',
-);
-for (const n of SIZES) {
+if (PARTS.has('render')) {
+  const rate = renderRate();
+  const show = (r: Rate) => `${fmt(r.wall)} Cages/s (${fmt(r.cpu)} per CPU-second, GC threads included)`;
+  console.log(`renderKubernetes: ${show(rate.renders)}; goal > 5,000`);
+  console.log(`validate + render + hash (a reconcile's pure part): ${show(rate.reconcilePure)}`);
+  console.log();
+}
+if (PARTS.has('converge'))
+  console.log(
+    'cages   converged  create s  converge s  cpu s  store s  reconciles  applies  restart s  restart cpu s  operator KiB/cage  store KiB/cage',
+  );
+for (const n of PARTS.has('converge') ? SIZES : []) {
   const r = await converge(n);
   console.log(
     [
@@ -253,7 +257,8 @@ for (const n of SIZES) {
     ].join(' '),
   );
 }
-console.log(`
+if (PARTS.has('converge'))
+  console.log(`
 converge s: first create to every Cage Ready for its generation. The API store, the workload
 stand-in and the operator share one process: cpu s is all of it, store s the time inside the
 store's calls (a real API server runs elsewhere). Goals: converge 1,000 < 10 s; < 50 KiB per Cage.`);
