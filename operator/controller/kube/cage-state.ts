@@ -18,7 +18,10 @@ export interface CaMaterial {
   certPem: string;
   keyPem: string;
   notAfter: Date;
-  /** SHA-256 of the certificate, as `openssl x509 -fingerprint -sha256` prints it. */
+  /**
+   * SHA-256 of the certificate, as `openssl x509 -fingerprint -sha256` prints it (X509Certificate's
+   * fingerprint256, what tls/ca.ts fingerprint() returns: read off the one parse, not a second).
+   */
   fingerprint: string;
 }
 

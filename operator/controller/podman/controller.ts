@@ -9,7 +9,7 @@ import { ValidationError } from '../../api/validation.ts';
 import { PORTS } from '../../render/contract.ts';
 import type { PodmanContext } from '../../render/context.ts';
 import { renderPodman, staticMac, type PodmanPlan, type PodmanPodPlan } from '../../render/podman.ts';
-import { fingerprint, mintCa, type KeyPairPem } from './ca.ts';
+import { fingerprint, mintCa, type KeyPairPem } from '../../../proxy-image/src/tls/ca.ts';
 import { CommandError, podman, podmanJson, run } from './exec.ts';
 import { applyHostRules, hostRules, removeHostRules } from './hostfw.ts';
 import {

@@ -4,7 +4,7 @@
 import type { Cage } from '../../api/cage.ts';
 import { PODMAN_SECRET_KEY } from '../../render/contract.ts';
 import { podmanSecretData, type PodmanPlan, type PodmanPodPlan } from '../../render/podman.ts';
-import type { KeyPairPem } from './ca.ts';
+import type { KeyPairPem } from '../../../proxy-image/src/tls/ca.ts';
 
 export type Role = 'dns' | 'proxy' | 'agent';
 

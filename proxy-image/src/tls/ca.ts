@@ -15,6 +15,11 @@ export interface CageCa {
   minted: boolean;
 }
 
+export interface KeyPairPem {
+  certPem: string;
+  keyPem: string;
+}
+
 export function caPaths(dir: string): { cert: string; key: string } {
   return { cert: join(dir, 'ca.crt'), key: join(dir, 'ca.key') };
 }
@@ -55,7 +60,7 @@ export function loadCa(dir: string): CageCa {
 }
 
 /** Mints an EC P-256 CA valid for ten years (ECDSA signs leaves in microseconds). */
-export function mintCa(commonName: string, now = new Date()): { certPem: string; keyPem: string } {
+export function mintCa(commonName: string, now = new Date()): KeyPairPem {
   const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const subject = name([
     ['2.5.4.10', 'agentcage'],
@@ -76,6 +81,42 @@ export function mintCa(commonName: string, now = new Date()): { certPem: string;
     certPem: pemFromDer(certDer),
     keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
   };
+}
+
+/**
+ * A TLS server certificate (EC P-256 key) for DNS `names` and IP addresses `ips`, signed by `ca`
+ * (RSA or EC): what the stand-in upstreams of tests and the demo present.
+ */
+export function issueServerCert(
+  ca: KeyPairPem,
+  names: string[],
+  ips: string[] = [],
+  days = 30,
+  now = new Date(),
+): KeyPairPem {
+  const caCert = new X509Certificate(ca.certPem);
+  const { subject: issuer, keyId } = subjectOf(caCert.raw);
+  const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const certDer = buildCertificate({
+    subject: name([['2.5.4.3', (names[0] ?? ips[0] ?? 'localhost').slice(0, 64)]]),
+    issuer,
+    publicKey,
+    signer: createPrivateKey(ca.keyPem),
+    notBefore: new Date(now.getTime() - 3600_000),
+    notAfter: new Date(now.getTime() + days * 86400_000),
+    ca: false,
+    altNames: [...names, ...ips],
+    authorityKeyId: keyId ?? keyIdentifier(caCert.publicKey),
+  });
+  return {
+    certPem: pemFromDer(certDer),
+    keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
+  };
+}
+
+/** SHA-256 over the DER certificate, as `AB:CD:...` (what `openssl x509 -fingerprint -sha256` prints). */
+export function fingerprint(certPem: string): string {
+  return new X509Certificate(certPem).fingerprint256;
 }
 
 /** Loads the CA from `dir`, minting one there first when it holds neither file. */

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { issueServerCert, mintCa } from '../../../operator/controller/podman/ca.ts';
+import { issueServerCert, mintCa } from '../../../proxy-image/src/tls/ca.ts';
 import { podman, podmanJson } from '../../../operator/controller/podman/exec.ts';
 
 export const NODE_IMAGE = 'localhost/agentcage-agent-demo:dev';

@@ -2,13 +2,13 @@
 // request (method, path, query, headers, body) and answers with whatever the test's handler
 // writes, so tests can give the real API server's JSON shapes. Also writes a kubeconfig for it
 // (bearer token, the server's own CA), so the client under test authenticates for real.
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import forge from 'node-forge';
+import { issueServerCert, mintCa } from '../../../proxy-image/src/tls/ca.ts';
 
 export interface RecordedRequest {
   method: string;
@@ -29,35 +29,19 @@ export interface LoopbackApiServer {
   close(): Promise<void>;
 }
 
-let cached: { certPem: string; keyPem: string } | undefined;
+let cached: { caPem: string; certPem: string; keyPem: string } | undefined;
 
-/** A self-signed certificate for 127.0.0.1 (made once per test run). */
-function loopbackCert(): { certPem: string; keyPem: string } {
+/** A CA and its server certificate for 127.0.0.1 (made once per test run). */
+function loopbackCert(): { caPem: string; certPem: string; keyPem: string } {
   if (cached) return cached;
-  const { publicKey, privateKey } = generateKeyPairSync('rsa', {
-    modulusLength: 2048,
-    publicKeyEncoding: { type: 'spki', format: 'pem' },
-    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
-  });
-  const cert = forge.pki.createCertificate();
-  cert.publicKey = forge.pki.publicKeyFromPem(publicKey);
-  cert.serialNumber = '01' + randomBytes(8).toString('hex');
-  cert.validity.notBefore = new Date(Date.now() - 3600_000);
-  cert.validity.notAfter = new Date(Date.now() + 86400_000);
-  const subject = [{ name: 'commonName', value: 'loopback-apiserver' }];
-  cert.setSubject(subject);
-  cert.setIssuer(subject);
-  cert.setExtensions([
-    { name: 'basicConstraints', cA: true },
-    { name: 'subjectAltName', altNames: [{ type: 7, ip: '127.0.0.1' }] },
-  ]);
-  cert.sign(forge.pki.privateKeyFromPem(privateKey) as forge.pki.rsa.PrivateKey, forge.md.sha256.create());
-  cached = { certPem: forge.pki.certificateToPem(cert), keyPem: privateKey };
+  const ca = mintCa('loopback-apiserver CA');
+  const leaf = issueServerCert(ca, [], ['127.0.0.1'], 1);
+  cached = { caPem: ca.certPem, certPem: leaf.certPem, keyPem: leaf.keyPem };
   return cached;
 }
 
 export async function startLoopbackApiServer(handler: Handler = notFoundHandler): Promise<LoopbackApiServer> {
-  const { certPem, keyPem } = loopbackCert();
+  const { caPem, certPem, keyPem } = loopbackCert();
   const requests: RecordedRequest[] = [];
   let current = handler;
   const server = https.createServer({ cert: certPem, key: keyPem }, (req, res) => {
@@ -95,7 +79,7 @@ export async function startLoopbackApiServer(handler: Handler = notFoundHandler)
       '- name: loopback',
       '  cluster:',
       `    server: ${url}`,
-      `    certificate-authority-data: ${Buffer.from(certPem).toString('base64')}`,
+      `    certificate-authority-data: ${Buffer.from(caPem).toString('base64')}`,
       'users:',
       '- name: operator',
       '  user:',

@@ -1,8 +1,6 @@
-// Test harness for the proxy: a test CA (node-forge's own certificate API, independent of the
-// proxy's builder), loopback upstream HTTP/HTTPS/WebSocket servers, policy files, a proxy on port 0,
-// and clients (curl, undici fetch, ws) that trust the cage CA. Everything stays on 127.0.0.1.
+// Test harness for the proxy: a test CA for the upstreams (minted like any cage CA), loopback
+// upstream HTTP/HTTPS/WebSocket servers, policy files, a proxy on port 0, and clients (curl, undici fetch, ws) that trust the cage CA. Everything stays on 127.0.0.1.
 import { execFile } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -12,10 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import zlib from 'node:zlib';
-import forge from 'node-forge';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { ProxyPolicyInput } from '../../../operator/api/policy.ts';
 import { silentLogger } from '../../../proxy-image/src/log.ts';
+import { issueServerCert, mintCa } from '../../../proxy-image/src/tls/ca.ts';
 import { ProxyServer, type ProxyOptions } from '../../../proxy-image/src/proxy/server.ts';
 
 export const REAL_KEY = 'sk-live-REALVALUE-0123456789abcdefREAL';
@@ -35,52 +33,11 @@ export interface TestPki {
   keyPem: string;
 }
 
-/** An RSA test CA and one server certificate for the given names (and 127.0.0.1). */
+/** A test CA and one server certificate for the given names (and 127.0.0.1). */
 export function mintTestPki(names: string[], caName = 'agentcage test upstream CA'): TestPki {
-  const caKeys = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const leafKeys = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const toForge = (k: import('node:crypto').KeyObject, type: 'private' | 'public') =>
-    type === 'private'
-      ? forge.pki.privateKeyFromPem(k.export({ type: 'pkcs8', format: 'pem' }) as string)
-      : forge.pki.publicKeyFromPem(k.export({ type: 'spki', format: 'pem' }) as string);
-  const caPriv = toForge(caKeys.privateKey, 'private') as forge.pki.rsa.PrivateKey;
-  const ca = forge.pki.createCertificate();
-  ca.publicKey = toForge(caKeys.publicKey, 'public') as forge.pki.rsa.PublicKey;
-  ca.serialNumber = '01';
-  ca.validity.notBefore = new Date(Date.now() - 86400_000);
-  ca.validity.notAfter = new Date(Date.now() + 86400_000 * 30);
-  const caSubject = [{ name: 'commonName', value: caName }];
-  ca.setSubject(caSubject);
-  ca.setIssuer(caSubject);
-  ca.setExtensions([
-    { name: 'basicConstraints', cA: true, critical: true },
-    { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
-    { name: 'subjectKeyIdentifier' },
-  ]);
-  ca.sign(caPriv, forge.md.sha256.create());
-  const leaf = forge.pki.createCertificate();
-  leaf.publicKey = toForge(leafKeys.publicKey, 'public') as forge.pki.rsa.PublicKey;
-  leaf.serialNumber = '02';
-  leaf.validity.notBefore = new Date(Date.now() - 86400_000);
-  leaf.validity.notAfter = new Date(Date.now() + 86400_000 * 30);
-  leaf.setSubject([{ name: 'commonName', value: names[0] }]);
-  leaf.setIssuer(caSubject);
-  leaf.setExtensions([
-    { name: 'basicConstraints', cA: false },
-    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true },
-    { name: 'extKeyUsage', serverAuth: true },
-    {
-      name: 'subjectAltName',
-      altNames: [...names.map((value) => ({ type: 2, value })), { type: 7, ip: '127.0.0.1' }],
-    },
-  ]);
-  leaf.sign(caPriv, forge.md.sha256.create());
-  return {
-    caPem: forge.pki.certificateToPem(ca),
-    caKeyPem: caKeys.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
-    certPem: forge.pki.certificateToPem(leaf),
-    keyPem: leafKeys.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
-  };
+  const ca = mintCa(caName);
+  const leaf = issueServerCert(ca, names, ['127.0.0.1']);
+  return { caPem: ca.certPem, caKeyPem: ca.keyPem, certPem: leaf.certPem, keyPem: leaf.keyPem };
 }
 
 // ---- upstream servers -------------------------------------------------------------------

@@ -234,10 +234,13 @@ describe('proxy operations', function () {
     const dir = tempDir();
     const caDir = join(dir, 'ca');
     mkdirSync(caDir);
-    // An RSA CA made elsewhere (as an operator would), not by the proxy: node-forge's own API.
-    const operatorCa = mintTestPki(['unused.test'], 'operator minted CA');
-    writeFileSync(join(caDir, 'ca.crt'), operatorCa.caPem);
-    writeFileSync(join(caDir, 'ca.key'), operatorCa.caKeyPem, { mode: 0o600 });
+    // An RSA CA made elsewhere (as an operator would), not by the proxy: openssl.
+    const made = spawnSync('openssl', [
+      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=operator minted CA',
+      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
+      '-keyout', join(caDir, 'ca.key'), '-out', join(caDir, 'ca.crt'),
+    ], { encoding: 'utf8' }); // prettier-ignore
+    assert.equal(made.status, 0, made.stderr);
     const r = await rig({}, { caDir });
     const res = await curl([
       '-x',

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { loadCage } from '../../../operator/api/load.ts';
 import { renderPodman } from '../../../operator/render/podman.ts';
-import { mintCa } from '../../../operator/controller/podman/ca.ts';
+import { mintCa } from '../../../proxy-image/src/tls/ca.ts';
 import {
   droppedSecrets,
   parseSecretArgs,

@@ -5,7 +5,7 @@ import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fingerprint, issueServerCert, mintCa } from '../../../operator/controller/podman/ca.ts';
+import { fingerprint, issueServerCert, mintCa } from '../../../proxy-image/src/tls/ca.ts';
 import { PodmanController } from '../../../operator/controller/podman/controller.ts';
 import { CageStore, type CageRecord } from '../../../operator/controller/podman/state.ts';
 
