@@ -15,6 +15,7 @@ typecheck: node_modules
 
 crd: node_modules
 	npx agentcage crd > crds/agentcage.io_cages.yaml
+	npx tsx charts/agentcage/sync-crd.ts
 
 node_modules: package-lock.json
 	npm ci

@@ -2,11 +2,12 @@
 # Builds agentcage's images with podman, pulling nothing (`make images`).
 #   scripts/build-images.sh [--rebuild] [--only NAME[,NAME...]]
 #     --rebuild   rebuild the local base images too (otherwise an existing base is reused)
-#     --only      build only some of: proxy, dns, agent-demo (bases are built as needed)
+#     --only      build only some of: proxy, operator, dns, agent-demo (bases are built as needed)
 # Images (all localhost/, built with --pull=never):
 #   agentcage-node-base:20          FROM scratch: host's /usr/bin/node + its libs, user cage 10001
 #   agentcage-debian-base:bookworm  debootstrap minbase + iptables iproute2 dnsmasq-base curl ...
 #   agentcage-proxy:dev             proxy-image/Containerfile, bundle build/proxy/proxy.mjs
+#   agentcage-operator:dev          operator/Containerfile, bundle build/operator/agentcage.mjs
 #   agentcage-dns:dev               dns-image/Containerfile (dnsmasq, JSON audit on stdout, :5353)
 #   agentcage-agent-demo:dev        scripts/images/agent-demo.Containerfile (debian + node 20)
 # Environment:
@@ -18,7 +19,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 rebuild=0
-only=proxy,dns,agent-demo
+only=proxy,operator,dns,agent-demo
 while [ $# -gt 0 ]; do
   case "$1" in
     --rebuild) rebuild=1 ;;
@@ -28,7 +29,7 @@ while [ $# -gt 0 ]; do
       ;;
     --only=*) only=${1#--only=} ;;
     -h | --help)
-      sed -n '2,19p' "$0"
+      sed -n '2,20p' "$0"
       exit 0
       ;;
     *)
@@ -43,6 +44,7 @@ wants() { [[ ",$only," == *",$1,"* ]]; }
 NODE_BASE=localhost/agentcage-node-base:20
 DEBIAN_BASE=localhost/agentcage-debian-base:bookworm
 PROXY=localhost/agentcage-proxy:dev
+OPERATOR=localhost/agentcage-operator:dev
 DNS=localhost/agentcage-dns:dev
 AGENT=localhost/agentcage-agent-demo:dev
 PATH_ENV='PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
@@ -95,7 +97,8 @@ fi
 
 need_node_base=0
 need_debian_base=0
-if wants proxy && [ "$proxy_base" = "$NODE_BASE" ]; then need_node_base=1; fi
+# The operator runs on the same Node base as the proxy.
+if { wants proxy || wants operator; } && [ "$proxy_base" = "$NODE_BASE" ]; then need_node_base=1; fi
 if wants agent-demo; then
   need_node_base=1
   need_debian_base=1
@@ -196,6 +199,16 @@ stage() { # stage DIR PATH...
   done
 }
 
+# ESM bundle of a Node entry point (what the images run); CommonJS dependencies call require(),
+# which an ES module lacks: define it.
+bundle() { # bundle ENTRY OUTFILE
+  [ -x node_modules/.bin/esbuild ] || die "node_modules/.bin/esbuild is missing: run npm ci"
+  mkdir -p "$(dirname "$2")"
+  NODE_PATH="$PWD/node_modules" node_modules/.bin/esbuild "$1" --bundle --platform=node --format=esm --target=node20 \
+    --outfile="$2" --log-level=warning \
+    --banner:js="import { createRequire as __agentcageCreateRequire } from 'node:module'; const require = __agentcageCreateRequire(import.meta.url);"
+}
+
 # ---- proxy ----
 if wants proxy; then
   entry=${AGENTCAGE_PROXY_ENTRY:-proxy-image/src/main.ts}
@@ -204,16 +217,20 @@ if wants proxy; then
     built+=("$PROXY skipped -")
   else
     t=$(date +%s.%N)
-    [ -x node_modules/.bin/esbuild ] || die "node_modules/.bin/esbuild is missing: run npm ci"
-    mkdir -p build/proxy
-    # ESM bundle; CommonJS dependencies call require(), which an ES module lacks: define it.
-    NODE_PATH="$PWD/node_modules" node_modules/.bin/esbuild "$entry" --bundle --platform=node --format=esm --target=node20 \
-      --outfile=build/proxy/proxy.mjs --log-level=warning \
-      --banner:js="import { createRequire as __agentcageCreateRequire } from 'node:module'; const require = __agentcageCreateRequire(import.meta.url);"
+    bundle "$entry" build/proxy/proxy.mjs
     stage "$work/proxy" proxy-image/Containerfile build/proxy/proxy.mjs
     pbuild --build-arg "BASE=$proxy_base" -f proxy-image/Containerfile -t "$PROXY" "$work/proxy"
     built+=("$PROXY built $(elapsed "$t")")
   fi
+fi
+
+# ---- operator ----
+if wants operator; then
+  t=$(date +%s.%N)
+  bundle operator/cli/main.ts build/operator/agentcage.mjs
+  stage "$work/operator" operator/Containerfile build/operator/agentcage.mjs
+  pbuild --build-arg "BASE=$proxy_base" -f operator/Containerfile -t "$OPERATOR" "$work/operator"
+  built+=("$OPERATOR built $(elapsed "$t")")
 fi
 
 # ---- dns ----
