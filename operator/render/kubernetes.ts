@@ -22,9 +22,7 @@ import { caConfigMapData, images, placeholdersFor, RenderError, type KubernetesC
 import { renderDnsmasq } from './dnsmasq.ts';
 import { cageNames, labels, selectorLabels, type Component } from './names.ts';
 import {
-  agentContainer,
-  agentEnv,
-  agentVolumes,
+  agentPodSpec,
   DNS_RESOURCES,
   hardened,
   netAdminInit,
@@ -120,29 +118,17 @@ export function renderKubernetes(cage: Cage, ctx: KubernetesContext = {}): KubeO
   };
 
   // ---- agent ----
-  const av = agentVolumes(cage, n.caConfigMap, (v) => v);
-  const agent = agentContainer(
-    cage,
-    agentEnv(cage, placeholders, `http://${proxyHost}:${PORTS.proxy}`),
-    av.mounts,
-  );
-  if (cage.spec.agent.ports.length)
-    agent.ports = cage.spec.agent.ports.map((p) => ({
-      containerPort: p.containerPort,
-      protocol: p.protocol,
-    }));
-  const agentSpec: IPodSpec = {
-    ...basePodSpec(cage.spec.agent.user.uid, cage.spec.agent.user.gid),
-    // The cage's dnsmasq is the agent's only resolver; the proxy's name is pinned in /etc/hosts
-    // because dnsmasq answers every unlisted name with the placeholder.
-    dnsPolicy: 'None',
-    dnsConfig: { nameservers: [dnsIP], searches: [], options: [{ name: 'ndots', value: '1' }] },
-    hostAliases: [{ ip: proxyIP, hostnames: [proxyHost] }],
-    containers: [agent],
-    volumes: av.volumes,
-  };
-  if (cage.spec.agent.isolation.runtimeClassName)
-    agentSpec.runtimeClassName = cage.spec.agent.isolation.runtimeClassName;
+  const agentSpec = agentPodSpec(cage, {
+    placeholders,
+    proxyUrl: `http://${proxyHost}:${PORTS.proxy}`,
+    caConfigMap: n.caConfigMap,
+    volName: (v) => v,
+    dnsIP,
+    hostPorts: false,
+    // The proxy's name is pinned in /etc/hosts because dnsmasq answers every unlisted name with
+    // the placeholder.
+    extra: { hostAliases: [{ ip: proxyIP, hostnames: [proxyHost] }] },
+  });
   const agentAnnotations: Record<string, string> = {};
   if (transparent) {
     agentSpec.initContainers = [

@@ -19,16 +19,13 @@
 import type { IConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import type { IContainer } from 'kubernetes-models/v1/Container';
 import type { IPod } from 'kubernetes-models/v1/Pod';
-import type { IPodSpec } from 'kubernetes-models/v1/PodSpec';
 import type { SecretSpec, Cage } from '../api/cage.ts';
 import { PATHS, PODMAN_SECRET_KEY, PORTS, proxyArgs, proxySecretEnv, SYSTEM_UID } from './contract.ts';
 import { caConfigMapData, images, placeholdersFor, type PodmanContext } from './context.ts';
 import { renderDnsmasq } from './dnsmasq.ts';
 import { cageNames, labels, type Component } from './names.ts';
 import {
-  agentContainer,
-  agentEnv,
-  agentVolumes,
+  agentPodSpec,
   DNS_RESOURCES,
   hardened,
   netAdminInit,
@@ -296,28 +293,15 @@ export function renderPodman(cage: Cage, ctx: PodmanContext = {}): PodmanPlan {
     metadata: meta(n.caConfigMap, 'agent'),
     data: caConfigMapData(ctx),
   };
-  const av = agentVolumes(cage, n.caConfigMap, vol);
-  const agent = agentContainer(
-    cage,
-    agentEnv(cage, placeholders, `http://${addr.proxy}:${PORTS.proxy}`),
-    av.mounts,
-  );
-  if (cage.spec.agent.ports.length)
-    agent.ports = cage.spec.agent.ports.map((p) => ({
-      containerPort: p.containerPort,
-      protocol: p.protocol,
-      ...(p.hostPort !== undefined ? { hostPort: p.hostPort, hostIP: p.hostIP } : {}),
-    }));
-  const agentSpec: IPodSpec = {
-    ...basePodSpec(cage.spec.agent.user.uid, cage.spec.agent.user.gid),
-    dnsPolicy: 'None',
-    dnsConfig: { nameservers: [addr.dns], searches: [], options: [{ name: 'ndots', value: '1' }] },
-    restartPolicy: transparent ? 'OnFailure' : 'Always',
-    containers: [agent],
-    volumes: av.volumes,
-  };
-  if (cage.spec.agent.isolation.runtimeClassName)
-    agentSpec.runtimeClassName = cage.spec.agent.isolation.runtimeClassName;
+  const agentSpec = agentPodSpec(cage, {
+    placeholders,
+    proxyUrl: `http://${addr.proxy}:${PORTS.proxy}`,
+    caConfigMap: n.caConfigMap,
+    volName: vol,
+    dnsIP: addr.dns,
+    hostPorts: true,
+    extra: { restartPolicy: transparent ? 'OnFailure' : 'Always' },
+  });
   if (transparent) {
     agentSpec.initContainers = [
       netAdminInit(

@@ -175,3 +175,43 @@ export function agentContainer(cage: Cage, env: IEnvVar[], mounts: IVolumeMount[
   if (a.workingDir) c.workingDir = a.workingDir;
   return c;
 }
+
+export interface AgentPodOptions {
+  placeholders: Record<string, string>;
+  proxyUrl: string;
+  caConfigMap: string;
+  volName: (vol: string) => string;
+  /** The cage's dnsmasq: the agent's only resolver. */
+  dnsIP: string;
+  /** Publish spec.agent.ports[].hostPort on the host (podman; a Kubernetes cage never does). */
+  hostPorts: boolean;
+  /** Renderer-specific fields placed after dnsConfig (host aliases, restart policy). */
+  extra?: Partial<IPodSpec>;
+}
+
+/**
+ * The agent's pod spec as both renderers run it: its hardened container with its ports, its
+ * volumes, the cage's dnsmasq as the only resolver, the runtime class. The caller adds the
+ * transparent-mode init container.
+ */
+export function agentPodSpec(cage: Cage, o: AgentPodOptions): IPodSpec {
+  const av = agentVolumes(cage, o.caConfigMap, o.volName);
+  const agent = agentContainer(cage, agentEnv(cage, o.placeholders, o.proxyUrl), av.mounts);
+  if (cage.spec.agent.ports.length)
+    agent.ports = cage.spec.agent.ports.map((p) => ({
+      containerPort: p.containerPort,
+      protocol: p.protocol,
+      ...(o.hostPorts && p.hostPort !== undefined ? { hostPort: p.hostPort, hostIP: p.hostIP } : {}),
+    }));
+  const spec: IPodSpec = {
+    ...basePodSpec(cage.spec.agent.user.uid, cage.spec.agent.user.gid),
+    dnsPolicy: 'None',
+    dnsConfig: { nameservers: [o.dnsIP], searches: [], options: [{ name: 'ndots', value: '1' }] },
+    ...o.extra,
+    containers: [agent],
+    volumes: av.volumes,
+  };
+  if (cage.spec.agent.isolation.runtimeClassName)
+    spec.runtimeClassName = cage.spec.agent.isolation.runtimeClassName;
+  return spec;
+}
