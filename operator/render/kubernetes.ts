@@ -55,20 +55,21 @@ const DEFAULT_CLUSTER_DNS = {
   podLabels: { 'k8s-app': 'kube-dns' },
 };
 
-export function renderKubernetes(cage: Cage, ctx: KubernetesContext = {}): KubeObject[] {
-  const n = cageNames(cage);
-  const img = images(ctx);
-  const ns = ctx.namespace ?? cage.metadata.namespace ?? 'default';
-  const uid = ctx.uid ?? (cage.metadata as { uid?: string }).uid;
-  const transparent = cage.spec.proxy.mode === 'transparent';
-  const placeholders = placeholdersFor(cage, ctx);
-  const dnsIP = observedIP('dnsServiceIP', ctx.dnsServiceIP);
-  const proxyIP = observedIP('proxyServiceIP', ctx.proxyServiceIP);
-  const proxyHost = `${n.proxy}.${ns}.svc.${ctx.clusterDomain ?? 'cluster.local'}`;
-
-  const meta = (name: string, component: Component, extra: Partial<ObjectMeta> = {}): ObjectMeta => ({
+/**
+ * Metadata of an object the Cage owns: its component's labels and, once the Cage has a uid, a
+ * controller ownerReference (Kubernetes garbage-collects the object with the Cage).
+ */
+export function ownedMeta(
+  cage: Cage,
+  name: string,
+  component: Component,
+  namespace: string,
+  uid: string | undefined,
+  extra: { annotations?: Record<string, string> } = {},
+) {
+  return {
     name,
-    namespace: ns,
+    namespace,
     labels: labels(cage, component),
     ...(uid
       ? {
@@ -85,7 +86,25 @@ export function renderKubernetes(cage: Cage, ctx: KubernetesContext = {}): KubeO
         }
       : {}),
     ...extra,
-  });
+  };
+}
+
+export function renderKubernetes(cage: Cage, ctx: KubernetesContext = {}): KubeObject[] {
+  const n = cageNames(cage);
+  const img = images(ctx);
+  const ns = ctx.namespace ?? cage.metadata.namespace ?? 'default';
+  const uid = ctx.uid ?? (cage.metadata as { uid?: string }).uid;
+  const transparent = cage.spec.proxy.mode === 'transparent';
+  const placeholders = placeholdersFor(cage, ctx);
+  const dnsIP = observedIP('dnsServiceIP', ctx.dnsServiceIP);
+  const proxyIP = observedIP('proxyServiceIP', ctx.proxyServiceIP);
+  const proxyHost = `${n.proxy}.${ns}.svc.${ctx.clusterDomain ?? 'cluster.local'}`;
+
+  const meta = (
+    name: string,
+    component: Component,
+    extra: { annotations?: Record<string, string> } = {},
+  ): ObjectMeta => ownedMeta(cage, name, component, ns, uid, extra);
   const sel = (c: Component) => ({ matchLabels: selectorLabels(cage, c) });
   const tcp = (port: number): INetworkPolicyPort => ({ protocol: 'TCP', port });
   const udp = (port: number): INetworkPolicyPort => ({ protocol: 'UDP', port });

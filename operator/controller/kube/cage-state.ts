@@ -4,8 +4,9 @@
 // gives none (Secret <name>-placeholders). The CA is minted by the proxy's own code and replaced
 // before it expires.
 import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { API_VERSION, KIND, type Cage } from '../../api/cage.ts';
-import { cageNames, labels } from '../../render/names.ts';
+import type { Cage } from '../../api/cage.ts';
+import { ownedMeta as renderedMeta } from '../../render/kubernetes.ts';
+import { cageNames } from '../../render/names.ts';
 import { mintCa } from '../../../proxy-image/src/tls/ca.ts';
 import type { KubeObject, ObjectMeta } from './types.ts';
 
@@ -69,25 +70,7 @@ export function mintCageCa(cage: Cage, now: Date): CaMaterial {
 
 function ownedMeta(cage: Cage, name: string): ObjectMeta {
   const uid = (cage.metadata as { uid?: string }).uid;
-  return {
-    name,
-    namespace: cage.metadata.namespace ?? 'default',
-    labels: labels(cage, 'proxy'),
-    ...(uid
-      ? {
-          ownerReferences: [
-            {
-              apiVersion: API_VERSION,
-              kind: KIND,
-              name: cage.metadata.name,
-              uid,
-              controller: true,
-              blockOwnerDeletion: true,
-            },
-          ],
-        }
-      : {}),
-  };
+  return renderedMeta(cage, name, 'proxy', cage.metadata.namespace ?? 'default', uid);
 }
 
 export function caSecret(cage: Cage, ca: CaMaterial): KubeObject {
