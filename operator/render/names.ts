@@ -35,15 +35,24 @@ export const LABEL = {
   managedBy: 'app.kubernetes.io/managed-by',
 } as const;
 
+// The keys below are LABEL's, written out: literal keys let V8 build these objects from one
+// template (computed keys and a spread made labels() a tenth of a render).
+
 /** The labels that select one component's pods (stable: never change them on a running cage). */
 export function selectorLabels(cage: Cage, component: Component): Record<string, string> {
-  return { [LABEL.name]: 'agentcage', [LABEL.instance]: cage.metadata.name, [LABEL.component]: component };
+  return {
+    'app.kubernetes.io/name': 'agentcage',
+    'app.kubernetes.io/instance': cage.metadata.name,
+    'app.kubernetes.io/component': component,
+  };
 }
 
 export function labels(cage: Cage, component: Component): Record<string, string> {
   return {
-    ...selectorLabels(cage, component),
-    [LABEL.partOf]: 'agentcage',
-    [LABEL.managedBy]: 'agentcage-operator',
+    'app.kubernetes.io/name': 'agentcage',
+    'app.kubernetes.io/instance': cage.metadata.name,
+    'app.kubernetes.io/component': component,
+    'app.kubernetes.io/part-of': 'agentcage',
+    'app.kubernetes.io/managed-by': 'agentcage-operator',
   };
 }

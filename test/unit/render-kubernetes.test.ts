@@ -10,6 +10,7 @@ import { parsePolicy } from '../../operator/api/policy.ts';
 import {
   AWAITING_IP,
   CA_TRUST_VARS,
+  LABEL,
   labels,
   RenderError,
   renderKubernetes,
@@ -84,6 +85,8 @@ describe('renderKubernetes', () => {
         assert.match(l['app.kubernetes.io/component'], /^(agent|proxy|dns)$/);
         assert.equal(l['app.kubernetes.io/part-of'], 'agentcage');
         assert.equal(l['app.kubernetes.io/managed-by'], 'agentcage-operator');
+        // names.ts spells LABEL's keys out (speed): they must stay LABEL's.
+        assert.deepEqual(Object.keys(l).sort(), Object.values(LABEL).sort());
         assert.equal(o.metadata!.namespace, 'agents');
       }
     });
