@@ -3,36 +3,12 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  curl,
-  jsonBody,
-  mintTestPki,
-  startRig,
-  startUpstream,
-  type Rig,
-  type TestPki,
-  type Upstream,
-} from './harness.ts';
+import { curl, jsonBody, sharedUpstream } from './harness.ts';
 
 describe('proxy guards: passthrough, rate limit, SSRF, body size', function () {
   this.timeout(30000);
-  let pki: TestPki;
-  let up: Upstream;
-  const rigs: Rig[] = [];
-  const rig = async (...args: Parameters<typeof startRig>) => {
-    const r = await startRig(args[0], args[1], { pki, up });
-    rigs.push(r);
-    return r;
-  };
-
-  before(async () => {
-    pki = mintTestPki(['api.test', 'other.test', 'pass.test', 'blocked.test', 'localhost']);
-    up = await startUpstream(pki);
-  });
-  after(async () => {
-    for (const r of rigs) await r.close();
-    await up?.close();
-  });
+  const shared = sharedUpstream();
+  const rig = shared.rig;
 
   it('explicit mode: a passthrough domain is tunnelled undecrypted; a blocked one is refused on CONNECT', async () => {
     const r = await rig({
@@ -40,17 +16,17 @@ describe('proxy guards: passthrough, rate limit, SSRF, body size', function () {
         mode: 'allowlist',
         rules: [{ domain: 'api.test' }, { domain: 'pass.test' }],
         passthrough: ['pass.test', 'blocked.test'],
-        ports: [up.httpPort, up.httpsPort],
+        ports: [shared.up.httpPort, shared.up.httpsPort],
       },
     });
     const upstreamCa = join(r.dir, 'up-ca.crt');
-    writeFileSync(upstreamCa, pki.caPem);
+    writeFileSync(upstreamCa, shared.pki.caPem);
     const through = await curl([
       '-x',
       r.proxyUrl,
       '--cacert',
       upstreamCa,
-      `https://pass.test:${up.httpsPort}/1k`,
+      `https://pass.test:${shared.up.httpsPort}/1k`,
     ]);
     assert.equal(through.status, 200, through.stderr);
     assert.equal(through.body.length, 1024);
@@ -60,7 +36,7 @@ describe('proxy guards: passthrough, rate limit, SSRF, body size', function () {
       r.proxyUrl,
       '--cacert',
       r.caPath,
-      `https://pass.test:${up.httpsPort}/1k`,
+      `https://pass.test:${shared.up.httpsPort}/1k`,
     ]);
     assert.equal(withCageCa.status, 0);
     assert.match(withCageCa.stderr, /certificate/i);
@@ -70,7 +46,7 @@ describe('proxy guards: passthrough, rate limit, SSRF, body size', function () {
       '-v',
       '--cacert',
       upstreamCa,
-      `https://blocked.test:${up.httpsPort}/`,
+      `https://blocked.test:${shared.up.httpsPort}/`,
     ]);
     assert.notEqual(blocked.code, 0);
     assert.match(blocked.stderr, /CONNECT tunnel failed, response 403/);
@@ -85,7 +61,7 @@ describe('proxy guards: passthrough, rate limit, SSRF, body size', function () {
         mode: 'allowlist',
         rules: [{ domain: 'pass.test' }, { domain: 'other.test' }],
         passthrough: ['pass.test'],
-        ports: [up.httpsPort],
+        ports: [shared.up.httpsPort],
       },
     });
     const res = await curl([
@@ -93,8 +69,8 @@ describe('proxy guards: passthrough, rate limit, SSRF, body size', function () {
       r.proxyUrl,
       '-k',
       '--connect-to',
-      `other.test:${up.httpsPort}:pass.test:${up.httpsPort}`,
-      `https://other.test:${up.httpsPort}/1k`,
+      `other.test:${shared.up.httpsPort}:pass.test:${shared.up.httpsPort}`,
+      `https://other.test:${shared.up.httpsPort}/1k`,
     ]);
     // curl's --connect-to makes it CONNECT to pass.test while its TLS SNI says other.test.
     assert.equal(res.status, 0);
@@ -104,7 +80,7 @@ describe('proxy guards: passthrough, rate limit, SSRF, body size', function () {
 
   it('rate limit: past the burst a host gets 429 in the block JSON shape; another host is unaffected', async () => {
     const r = await rig({ rateLimit: { enabled: true, requestsPerSecond: 0.01, burst: 2, perHost: {} } });
-    const url = `http://api.test:${up.httpPort}/1k`;
+    const url = `http://api.test:${shared.up.httpPort}/1k`;
     const codes: number[] = [];
     for (let i = 0; i < 3; i++) codes.push((await curl(['-x', r.proxyUrl, url])).status);
     assert.deepEqual(codes, [200, 200, 429]);
@@ -113,18 +89,21 @@ describe('proxy guards: passthrough, rate limit, SSRF, body size', function () {
     const b = jsonBody(limited.body);
     assert.deepEqual([b.error, b.inspector, b.host], ['blocked', 'rate-limit', 'api.test']);
     assert.match(limited.headers, /retry-after: \d+/i);
-    const other = await curl(['-x', r.proxyUrl, `http://other.test:${up.httpPort}/1k`]);
+    const other = await curl(['-x', r.proxyUrl, `http://other.test:${shared.up.httpPort}/1k`]);
     assert.equal(other.status, 200);
   });
 
   it('SSRF: an allowed name resolving to the metadata address is refused; 127.0.0.1 only when allowCidrs lists it', async () => {
     const strict = await rig({ ssrf: { allowCidrs: [] } });
-    const meta = await curl(['-x', strict.proxyUrl, `http://meta.test:${up.httpPort}/`]);
+    const meta = await curl(['-x', strict.proxyUrl, `http://meta.test:${shared.up.httpPort}/`]);
     assert.equal(meta.status, 403);
     assert.equal(jsonBody(meta.body).inspector, 'ssrf');
     assert.match(String(jsonBody(meta.body).reason), /169\.254\.169\.254 is a link-local address/);
     // api.test resolves to 127.0.0.1: refused without the allowance, over HTTP and HTTPS.
-    for (const url of [`http://api.test:${up.httpPort}/1k`, `https://api.test:${up.httpsPort}/1k`]) {
+    for (const url of [
+      `http://api.test:${shared.up.httpPort}/1k`,
+      `https://api.test:${shared.up.httpsPort}/1k`,
+    ]) {
       const res = await curl(['-x', strict.proxyUrl, '--cacert', strict.caPath, url]);
       assert.equal(res.status, 403, url);
       assert.match(String(jsonBody(res.body).reason), /127\.0\.0\.1 is a loopback address/);
@@ -134,21 +113,21 @@ describe('proxy guards: passthrough, rate limit, SSRF, body size', function () {
       mode: 'blocklist' as const,
       rules: [],
       passthrough: [],
-      ports: [up.httpPort, up.httpsPort],
+      ports: [shared.up.httpPort, shared.up.httpsPort],
     };
     const open = await rig({ ssrf: { allowCidrs: [] }, egress });
     for (const host of ['127.0.0.1', 'localhost', '[::1]']) {
-      const res = await curl(['-x', open.proxyUrl, `http://${host}:${up.httpPort}/1k`]);
+      const res = await curl(['-x', open.proxyUrl, `http://${host}:${shared.up.httpPort}/1k`]);
       assert.equal(res.status, 403, host);
       assert.equal(jsonBody(res.body).inspector, 'ssrf', host);
     }
     // The twin: the same requests pass once 127.0.0.0/8 is allowed (the loopback upstream is real).
     const allowed = await rig({ ssrf: { allowCidrs: ['127.0.0.0/8'] }, egress });
     for (const host of ['127.0.0.1', 'api.test']) {
-      const res = await curl(['-x', allowed.proxyUrl, `http://${host}:${up.httpPort}/1k`]);
+      const res = await curl(['-x', allowed.proxyUrl, `http://${host}:${shared.up.httpPort}/1k`]);
       assert.equal(res.status, 200, host);
     }
-    const stillMeta = await curl(['-x', allowed.proxyUrl, `http://meta.test:${up.httpPort}/`]);
+    const stillMeta = await curl(['-x', allowed.proxyUrl, `http://meta.test:${shared.up.httpPort}/`]);
     assert.equal(stillMeta.status, 403, '127.0.0.0/8 does not open 169.254.0.0/16');
   });
 
@@ -159,7 +138,7 @@ describe('proxy guards: passthrough, rate limit, SSRF, body size', function () {
       untrusting.proxyUrl,
       '--cacert',
       untrusting.caPath,
-      `https://api.test:${up.httpsPort}/1k`,
+      `https://api.test:${shared.up.httpsPort}/1k`,
     ]);
     assert.equal(r.status, 502);
     assert.equal(jsonBody(r.body).error, 'upstream-error');
@@ -170,7 +149,7 @@ describe('proxy guards: passthrough, rate limit, SSRF, body size', function () {
       trusting.proxyUrl,
       '--cacert',
       trusting.caPath,
-      `https://api.test:${up.httpsPort}/1k`,
+      `https://api.test:${shared.up.httpsPort}/1k`,
     ]);
     assert.equal(ok.status, 200);
   });
@@ -179,7 +158,7 @@ describe('proxy guards: passthrough, rate limit, SSRF, body size', function () {
     const r = await rig({
       inspectors: { bodySize: { maxRequestBytes: 1000, perHost: { 'other.test': 5000 } } },
     });
-    const url = `http://api.test:${up.httpPort}/echo`;
+    const url = `http://api.test:${shared.up.httpPort}/echo`;
     const big = await curl(['-x', r.proxyUrl, '--data-binary', 'z'.repeat(1001), url]);
     assert.equal(big.status, 403);
     assert.equal(jsonBody(big.body).inspector, 'bodySize');
@@ -200,7 +179,7 @@ describe('proxy guards: passthrough, rate limit, SSRF, body size', function () {
       r.proxyUrl,
       '--data-binary',
       'z'.repeat(4000),
-      `http://other.test:${up.httpPort}/echo`,
+      `http://other.test:${shared.up.httpPort}/echo`,
     ]);
     assert.equal(perHost.status, 200);
   });

@@ -212,14 +212,48 @@ export const STATIC_HOSTS = new Map([
   ['meta.test', '169.254.169.254'],
 ]);
 
+/** The names the test upstream answers for (its certificate's SANs, the policies' domains). */
+export const UPSTREAM_NAMES = ['api.test', 'other.test', 'pass.test', 'blocked.test', 'localhost'];
+
+export interface SharedUpstream {
+  /** set by the suite's before hook */
+  pki: TestPki;
+  up: Upstream;
+  /** startRig on the shared upstream; the suite's after hook closes the rig. */
+  rig(over?: Partial<ProxyPolicyInput>, opts?: Partial<ProxyOptions>): Promise<Rig>;
+}
+
+/**
+ * One upstream (and its test CA) for a whole mocha suite: registers before/after hooks that start
+ * it, and close it along with every rig made through `rig`. Call it in the describe body.
+ */
+export function sharedUpstream(): SharedUpstream {
+  const rigs: Rig[] = [];
+  const s = {
+    async rig(over: Partial<ProxyPolicyInput> = {}, opts: Partial<ProxyOptions> = {}) {
+      const r = await startRig(over, opts, { pki: s.pki, up: s.up });
+      rigs.push(r);
+      return r;
+    },
+  } as SharedUpstream;
+  before(async () => {
+    s.pki = mintTestPki(UPSTREAM_NAMES);
+    s.up = await startUpstream(s.pki);
+  });
+  after(async () => {
+    for (const r of rigs) await r.close();
+    await s.up?.close();
+  });
+  return s;
+}
+
 export async function startRig(
   over: Partial<ProxyPolicyInput> = {},
   opts: Partial<ProxyOptions> = {},
   shared?: { pki: TestPki; up: Upstream },
 ): Promise<Rig> {
   const dir = tempDir();
-  const pki =
-    shared?.pki ?? mintTestPki(['api.test', 'other.test', 'pass.test', 'blocked.test', 'localhost']);
+  const pki = shared?.pki ?? mintTestPki(UPSTREAM_NAMES);
   const up = shared?.up ?? (await startUpstream(pki));
   const secretFile = join(dir, 'API_KEY');
   writeFileSync(secretFile, REAL_KEY + '\n');

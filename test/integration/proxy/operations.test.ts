@@ -12,16 +12,12 @@ import { silentLogger } from '../../../proxy-image/src/log.ts';
 import {
   curl,
   jsonBody,
-  mintTestPki,
   PLACEHOLDER,
   policyDoc,
   REAL_KEY,
+  sharedUpstream,
   startRig,
-  startUpstream,
   tempDir,
-  type Rig,
-  type TestPki,
-  type Upstream,
 } from './harness.ts';
 
 function get(port: number, path: string): Promise<{ status: number; body: string }> {
@@ -50,23 +46,8 @@ const hasPromtool = spawnSync('sh', ['-c', 'command -v promtool'], { encoding: '
 
 describe('proxy operations', function () {
   this.timeout(60000);
-  let pki: TestPki;
-  let up: Upstream;
-  const rigs: Rig[] = [];
-  const rig = async (...args: Parameters<typeof startRig>) => {
-    const r = await startRig(args[0], args[1], { pki, up });
-    rigs.push(r);
-    return r;
-  };
-
-  before(async () => {
-    pki = mintTestPki(['api.test', 'other.test', 'pass.test', 'blocked.test', 'localhost']);
-    up = await startUpstream(pki);
-  });
-  after(async () => {
-    for (const r of rigs) await r.close();
-    await up?.close();
-  });
+  const shared = sharedUpstream();
+  const rig = shared.rig;
 
   it('metrics on their own port pass `promtool check metrics` on a real scrape', async function () {
     if (!hasPromtool) {
@@ -76,9 +57,9 @@ describe('proxy operations', function () {
       this.skip();
     }
     const r = await rig({ rateLimit: { enabled: true, requestsPerSecond: 0.01, burst: 1, perHost: {} } });
-    await curl(['-x', r.proxyUrl, '--cacert', r.caPath, `https://api.test:${up.httpsPort}/1k`]);
-    await curl(['-x', r.proxyUrl, '--cacert', r.caPath, `https://api.test:${up.httpsPort}/1k`]); // 429
-    await curl(['-x', r.proxyUrl, `http://blocked.test:${up.httpPort}/`]);
+    await curl(['-x', r.proxyUrl, '--cacert', r.caPath, `https://api.test:${shared.up.httpsPort}/1k`]);
+    await curl(['-x', r.proxyUrl, '--cacert', r.caPath, `https://api.test:${shared.up.httpsPort}/1k`]); // 429
+    await curl(['-x', r.proxyUrl, `http://blocked.test:${shared.up.httpPort}/`]);
     const scrape = await get(r.proxy.ports.metrics!, '/metrics');
     assert.equal(scrape.status, 200);
     for (const name of [
@@ -102,12 +83,12 @@ describe('proxy operations', function () {
   });
 
   it('/healthz and /readyz answer; readyz turns 503 once shutdown begins', async () => {
-    const r = await startRig({}, { shutdownGraceMs: 2000 }, { pki, up });
+    const r = await startRig({}, { shutdownGraceMs: 2000 }, { pki: shared.pki, up: shared.up });
     const m = r.proxy.ports.metrics!;
     assert.equal((await get(m, '/healthz')).status, 200);
     assert.equal((await get(m, '/readyz')).status, 200);
     // Keep a connection in flight so shutdown has to wait for it.
-    const slow = curl(['-x', r.proxyUrl, `http://api.test:${up.httpPort}/slow`]);
+    const slow = curl(['-x', r.proxyUrl, `http://api.test:${shared.up.httpPort}/slow`]);
     await until(
       () =>
         r.proxy.state.generation === 1 && (r.proxy as unknown as { sockets: Set<unknown> }).sockets.size > 0,
@@ -125,7 +106,12 @@ describe('proxy operations', function () {
     const viaProxy = (host: string) =>
       new Promise<{ status: number; reused: boolean }>((resolve, reject) => {
         const req = http.get(
-          { host: '127.0.0.1', port: r.proxy.ports.proxy, path: `http://${host}:${up.httpPort}/1k`, agent },
+          {
+            host: '127.0.0.1',
+            port: r.proxy.ports.proxy,
+            path: `http://${host}:${shared.up.httpPort}/1k`,
+            agent,
+          },
           (res) => {
             res.resume();
             res.on('end', () => resolve({ status: res.statusCode ?? 0, reused: req.reusedSocket }));
@@ -136,7 +122,12 @@ describe('proxy operations', function () {
     try {
       assert.equal((await viaProxy('other.test')).status, 200);
       r.writePolicy({
-        egress: { mode: 'allowlist', rules: [{ domain: 'api.test' }], passthrough: [], ports: [up.httpPort] },
+        egress: {
+          mode: 'allowlist',
+          rules: [{ domain: 'api.test' }],
+          passthrough: [],
+          ports: [shared.up.httpPort],
+        },
       });
       await until(() => r.proxy.state.generation === 2, 'the reload (fs.watch or the periodic stat)');
       const after = await viaProxy('other.test');
@@ -146,7 +137,7 @@ describe('proxy operations', function () {
       writeFileSync(r.policyPath, '{"version": 1, "cage": ');
       assert.equal(await r.proxy.reload(), false);
       r.writePolicy({
-        ...policyDoc(up, { secretFile: 'x', extraCaFile: 'y' }),
+        ...policyDoc(shared.up, { secretFile: 'x', extraCaFile: 'y' }),
         egress: { mode: 'nonsense' },
       } as never);
       assert.equal(await r.proxy.reload(), false);
@@ -172,9 +163,9 @@ describe('proxy operations', function () {
       `Authorization: Bearer ${PLACEHOLDER}`,
       '--data-binary',
       `body ${PLACEHOLDER}`,
-      `https://api.test:${up.httpsPort}/echo?q=1`,
+      `https://api.test:${shared.up.httpsPort}/echo?q=1`,
     ]);
-    await curl(['-x', r.proxyUrl, `http://blocked.test:${up.httpPort}/nope`]);
+    await curl(['-x', r.proxyUrl, `http://blocked.test:${shared.up.httpPort}/nope`]);
     r.proxy.audit.flush();
     const text = readFileSync(harPath, 'utf8');
     interface Entry {
@@ -190,7 +181,7 @@ describe('proxy operations', function () {
     assert.equal(har.log.entries.length, 2);
     const [ok, blocked] = har.log.entries;
     assert.equal(ok.request.method, 'POST');
-    assert.equal(ok.request.url, `https://api.test:${up.httpsPort}/echo?q=1`);
+    assert.equal(ok.request.url, `https://api.test:${shared.up.httpsPort}/echo?q=1`);
     assert.deepEqual(ok.request.queryString, [{ name: 'q', value: '1' }]);
     assert.equal(ok.request.postData.text, `body ${PLACEHOLDER}`);
     assert.equal(ok.response.status, 200);
@@ -214,7 +205,7 @@ describe('proxy operations', function () {
       r.proxyUrl,
       '-H',
       `Authorization: Bearer ${PLACEHOLDER}`,
-      `http://api.test:${up.httpPort}/echo`,
+      `http://api.test:${shared.up.httpPort}/echo`,
     ]);
     r.proxy.audit.flush();
     const har = JSON.parse(readFileSync(harPath, 'utf8')) as {
@@ -248,7 +239,7 @@ describe('proxy operations', function () {
       '--cacert',
       join(caDir, 'ca.crt'),
       '-v',
-      `https://api.test:${up.httpsPort}/1k`,
+      `https://api.test:${shared.up.httpsPort}/1k`,
     ]);
     assert.equal(res.status, 200, res.stderr);
     assert.match(res.stderr, /issuer: CN=operator minted CA/);
@@ -299,9 +290,9 @@ describe('proxy operations', function () {
       const secretFile = join(dir, 'API_KEY2');
       writeFileSync(secretFile, REAL_KEY);
       const caFile = join(dir, 'upstream-ca2.crt');
-      writeFileSync(caFile, pki.caPem);
+      writeFileSync(caFile, shared.pki.caPem);
       const policy = join(dir, 'policy2.json');
-      writeFileSync(policy, JSON.stringify(policyDoc(up, { secretFile, extraCaFile: caFile })));
+      writeFileSync(policy, JSON.stringify(policyDoc(shared.up, { secretFile, extraCaFile: caFile })));
       const child = run([
         '--policy', policy, '--listen', '127.0.0.1:0', '--metrics', '127.0.0.1:0', '--ca-dir', join(dir, 'ca2'),
         '--audit', '-', '--resolve', 'api.test=127.0.0.1',
@@ -319,7 +310,11 @@ describe('proxy operations', function () {
           }
         ).ports.proxy;
         for (let i = 0; i < 3; i++) {
-          const r = await curl(['-x', `http://127.0.0.1:${port}`, `http://api.test:${up.httpPort}/1k`]);
+          const r = await curl([
+            '-x',
+            `http://127.0.0.1:${port}`,
+            `http://api.test:${shared.up.httpPort}/1k`,
+          ]);
           assert.equal(r.status, 200);
         }
         child.kill('SIGTERM');
@@ -340,7 +335,7 @@ describe('proxy operations', function () {
       const bad = join(dir, 'bad.json');
       writeFileSync(
         bad,
-        JSON.stringify({ ...policyDoc(up, { secretFile: 'x', extraCaFile: 'y' }), mode: 'sideways' }),
+        JSON.stringify({ ...policyDoc(shared.up, { secretFile: 'x', extraCaFile: 'y' }), mode: 'sideways' }),
       );
       const res = spawnSync(process.execPath, [bundle, '--policy', bad, '--listen', '127.0.0.1:0', '--metrics', '127.0.0.1:0', '--ca-dir', join(dir, 'ca'), '--audit', join(dir, 'x.jsonl')], { encoding: 'utf8' }); // prettier-ignore
       assert.equal(res.status, 1);
@@ -351,9 +346,9 @@ describe('proxy operations', function () {
       const secretFile = join(dir, 'API_KEY');
       writeFileSync(secretFile, REAL_KEY);
       const caFile = join(dir, 'upstream-ca.crt');
-      writeFileSync(caFile, pki.caPem);
+      writeFileSync(caFile, shared.pki.caPem);
       const policy = join(dir, 'policy.json');
-      writeFileSync(policy, JSON.stringify(policyDoc(up, { secretFile, extraCaFile: caFile })));
+      writeFileSync(policy, JSON.stringify(policyDoc(shared.up, { secretFile, extraCaFile: caFile })));
       const audit = join(dir, 'audit.jsonl');
       const child = run([
         '--policy', policy, '--listen', '127.0.0.1:0', '--metrics', '127.0.0.1:0', '--ca-dir', join(dir, 'ca'),
@@ -371,16 +366,16 @@ describe('proxy operations', function () {
         const n = 25;
         const results = await Promise.all(
           Array.from({ length: n }, (_, i) =>
-            curl(['-x', proxyUrl, `http://${i % 5 === 0 ? 'blocked' : 'api'}.test:${up.httpPort}/1k`]),
+            curl(['-x', proxyUrl, `http://${i % 5 === 0 ? 'blocked' : 'api'}.test:${shared.up.httpPort}/1k`]),
           ),
         );
         assert.deepEqual(
           results.map((x) => x.status),
           Array.from({ length: n }, (_, i) => (i % 5 === 0 ? 403 : 200)),
         );
-        const slowSeen = () => up.seen.filter((s) => s.path === '/slow').length;
+        const slowSeen = () => shared.up.seen.filter((s) => s.path === '/slow').length;
         const slowBefore = slowSeen();
-        const inFlight = curl(['-x', proxyUrl, `http://api.test:${up.httpPort}/slow`]);
+        const inFlight = curl(['-x', proxyUrl, `http://api.test:${shared.up.httpPort}/slow`]);
         await until(() => slowSeen() > slowBefore, 'the slow request to reach the upstream');
         child.kill('SIGTERM');
         const flight = await inFlight;

@@ -17,6 +17,7 @@ import {
   type Rig,
   type TestPki,
   type Upstream,
+  UPSTREAM_NAMES,
 } from './harness.ts';
 
 describe('proxy, transparent mode: routing by Host and SNI', function () {
@@ -35,7 +36,7 @@ describe('proxy, transparent mode: routing by Host and SNI', function () {
   ];
 
   before(async () => {
-    pki = mintTestPki(['api.test', 'other.test', 'pass.test', 'blocked.test', 'localhost']);
+    pki = mintTestPki(UPSTREAM_NAMES);
     up = await startUpstream(pki);
     rig = await startRig(
       { mode: 'transparent' },
