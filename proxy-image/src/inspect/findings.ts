@@ -1,5 +1,6 @@
 // What the secret scanners report. A finding carries the matched text for the inspectors' own use;
 // anything shown to a human goes through mask().
+import type { SecretPattern } from './patterns.ts';
 import type { Severity } from './types.ts';
 
 export type FindingKind = 'pattern' | 'real-value' | 'placeholder';
@@ -47,6 +48,27 @@ export function needleFinding(n: Needle, offset: number, outerEncoding: string):
     length: n.text.length,
     encoding,
     value: n.text,
+  };
+}
+
+/** A match of pattern `p`: `value` the secret, `offset`/`length` where it was found (`enc` '' = plain). */
+export function patternFinding(
+  p: SecretPattern,
+  value: string,
+  offset: number,
+  length: number,
+  enc: string,
+): Finding {
+  return {
+    kind: 'pattern',
+    name: p.name,
+    title: p.title,
+    severity: p.severity,
+    action: p.action,
+    offset,
+    length,
+    encoding: enc || 'plain',
+    value,
   };
 }
 

@@ -6,6 +6,7 @@ import {
   addFinding,
   buildNeedles,
   needleFinding,
+  patternFinding,
   type Finding,
   type KnownValue,
   type Needle,
@@ -63,17 +64,7 @@ export class NaiveScanner {
         }
         const secret = m[1] ?? m[0];
         if (p.verify && !p.verify(secret)) continue;
-        addFinding(out, seen, {
-          kind: 'pattern',
-          name: p.name,
-          title: p.title,
-          severity: p.severity,
-          action: p.action,
-          offset: enc ? base : base + m.index,
-          length: m[0].length,
-          encoding: enc || 'plain',
-          value: secret,
-        });
+        addFinding(out, seen, patternFinding(p, secret, enc ? base : base + m.index, m[0].length, enc));
       }
     }
   }

@@ -15,6 +15,7 @@ import {
   addFinding,
   buildNeedles,
   needleFinding,
+  patternFinding,
   type Finding,
   type KnownValue,
   type Needle,
@@ -297,17 +298,7 @@ export class SecretScanner {
       if (mustCover !== undefined && (m.index > mustCover || m.index + m[0].length <= mustCover)) continue;
       const secret = m[1] ?? m[0];
       if (p.verify && !p.verify(secret)) continue;
-      addFinding(out, seen, {
-        kind: 'pattern',
-        name: p.name,
-        title: p.title,
-        severity: p.severity,
-        action: p.action,
-        offset: enc ? origin : origin + m.index,
-        length: m[0].length,
-        encoding: enc || 'plain',
-        value: secret,
-      });
+      addFinding(out, seen, patternFinding(p, secret, enc ? origin : origin + m.index, m[0].length, enc));
       if (p === this.awsId && this.awsSecret) this.awsCompanion(text, m.index, origin, enc, out, seen);
     }
   }
@@ -327,17 +318,7 @@ export class SecretScanner {
     for (let m = near.exec(text); m !== null && m.index < idAt + 300; m = near.exec(text)) {
       const v = m[0];
       if (!(/[A-Z]/.test(v) && /[a-z]/.test(v) && /[0-9/+]/.test(v))) continue;
-      addFinding(out, seen, {
-        kind: 'pattern',
-        name: p.name,
-        title: p.title,
-        severity: p.severity,
-        action: p.action,
-        offset: enc ? origin : origin + m.index,
-        length: 40,
-        encoding: enc || 'plain',
-        value: v,
-      });
+      addFinding(out, seen, patternFinding(p, v, enc ? origin : origin + m.index, 40, enc));
     }
   }
 
