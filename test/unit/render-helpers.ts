@@ -69,7 +69,9 @@ export function fullCage(name = 'full'): Cage {
   );
 }
 
-const MODELS: Record<string, new (o: never) => { validate(): void }> = {
+export type UpstreamModels = Record<string, new (o: never) => { validate(): void }>;
+
+const MODELS: UpstreamModels = {
   Pod,
   Deployment,
   Service,
@@ -78,12 +80,16 @@ const MODELS: Record<string, new (o: never) => { validate(): void }> = {
 };
 
 /**
- * Validates against the upstream Kubernetes schemas (kubernetes-models) and, because those allow
+ * Validates against the upstream Kubernetes schemas (kubernetes-models: the render kinds unless
+ * `models` names others) and, because those allow
  * unknown fields, also round-trips through client-node's typed serializer: a field that does not
  * exist in the API is dropped there, so the round trip differs.
  */
-export function assertValidKubeObject(obj: { kind: string; metadata?: { name?: string } }): void {
-  const Model = MODELS[obj.kind];
+export function assertValidKubeObject(
+  obj: { kind: string; metadata?: { name?: string } },
+  models: UpstreamModels = MODELS,
+): void {
+  const Model = models[obj.kind];
   assert.ok(Model, `no upstream model for kind ${obj.kind}`);
   new Model(obj as never).validate();
   const type = `V1${obj.kind}`;

