@@ -327,12 +327,21 @@ export function toFieldsV1(fields: Set<FieldPath>): Record<string, unknown> {
   // Field sets are never mutated once a Manager holds them, so the map can be kept.
   const hit = fieldsV1Cache.get(fields);
   if (hit) return hit;
+  // Walks each path in place (no split into an array): every write's new field set passes here.
+  // Segments start with f: or k:, so no lookup can reach a prototype property.
   const root: Record<string, unknown> = {};
   for (const p of fields) {
+    if (p === '') continue;
     let cur = root;
-    for (const seg of decodePath(p)) {
-      if (!isPlainObject(cur[seg])) cur[seg] = {};
-      cur = cur[seg] as Record<string, unknown>;
+    let start = 0;
+    for (;;) {
+      const end = p.indexOf(SEP, start);
+      const seg = end < 0 ? p.slice(start) : p.slice(start, end);
+      let next = cur[seg] as Record<string, unknown> | undefined;
+      if (next === undefined) cur[seg] = next = {};
+      cur = next;
+      if (end < 0) break;
+      start = end + 1;
     }
   }
   fieldsV1Cache.set(fields, root);
