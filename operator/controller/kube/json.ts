@@ -1,6 +1,6 @@
 // Plain-JSON helpers: structural equality, a key-order independent serialisation (for hashes),
 // and deep copies. Kubernetes objects are plain JSON, so nothing else is needed.
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
@@ -39,8 +39,15 @@ export function stableStringify(v: unknown): string {
 
 /** A hash of a value whose key order is stable (what one renderer produces): JSON as it is. */
 export function hashOf(v: unknown): string {
-  return createHash('sha256').update(JSON.stringify(v)).digest('hex').slice(0, 32);
+  return sha256Hex(JSON.stringify(v)).slice(0, 32);
 }
+
+// crypto.hash (Node >= 20.12) is the one-shot digest without a Hash object: ~1.4x faster on the
+// few-KiB documents hashed per reconcile. Older Node 20 releases take the Hash-object way.
+const oneShot = (crypto as { hash?: (alg: string, data: string, enc: 'hex') => string }).hash;
+const sha256Hex = oneShot
+  ? (s: string) => oneShot('sha256', s, 'hex')
+  : (s: string) => crypto.createHash('sha256').update(s).digest('hex');
 
 export function clone<T>(v: T): T {
   return structuredClone(v);
