@@ -5,7 +5,8 @@ import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fingerprint, issueServerCert, mintCa } from '../../../proxy-image/src/tls/ca.ts';
+import { fingerprint, issueServerCert, loadCa, mintCa } from '../../../proxy-image/src/tls/ca.ts';
+import { LeafContexts } from '../../../proxy-image/src/tls/leaf-contexts.ts';
 import { PodmanController } from '../../../operator/controller/podman/controller.ts';
 import { CageStore, type CageRecord } from '../../../operator/controller/podman/state.ts';
 
@@ -31,6 +32,22 @@ describe('podman controller: CA, state, input checks', () => {
     assert.equal(fingerprint(ca.certPem), caCert.fingerprint256);
     // A certificate from another CA does not verify.
     assert.ok(!leafCert.verify(new X509Certificate(mintCa('other').certPem).publicKey));
+  });
+
+  it("the EC cage CA, written as the controller writes it, loads with the proxy's loadCa and signs leaves that verify against it", () => {
+    const ca = mintCa('agentcage podman-test CA');
+    const store = new CageStore(dir);
+    store.writeFile('c1', 'ca/ca.crt', ca.certPem, 0o644);
+    store.writeFile('c1', 'ca/ca.key', ca.keyPem, 0o600);
+    const loaded = loadCa(join(dir, 'c1', 'ca'));
+    assert.equal(loaded.certPem, ca.certPem);
+    const caCert = new X509Certificate(ca.certPem);
+    const leaf = new X509Certificate(new LeafContexts(loaded).mint('api.example.test'));
+    assert.ok(leaf.checkIssued(caCert));
+    assert.ok(leaf.verify(caCert.publicKey));
+    assert.equal(leaf.checkHost('api.example.test'), 'api.example.test');
+    // Another CA's leaf is not accepted.
+    assert.ok(!leaf.verify(new X509Certificate(mintCa('other').certPem).publicKey));
   });
 
   it('stores records atomically, lists only complete cages, and names them when one is missing', () => {
