@@ -80,7 +80,7 @@ quiet_service() {
   fi
 }
 
-apt_install -- podman runc busybox-static debootstrap dnsmasq-base bind9-dnsutils iproute2 iptables curl jq make
+apt_install -- podman runc busybox-static debootstrap dnsmasq-base bind9-dnsutils iproute2 iptables curl jq make openssl ca-certificates
 apt_install --no-install-recommends -- prometheus
 quiet_service prometheus
 if [ "$bench" = 1 ]; then
@@ -110,7 +110,7 @@ if ! command -v helm >/dev/null; then
   bash "$(dirname "$0")/get-helm.sh"
 fi
 
-for tool in podman runc busybox dnsmasq dig iptables debootstrap promtool helm curl jq; do
+for tool in podman runc busybox dnsmasq dig iptables debootstrap promtool helm curl jq openssl; do
   command -v "$tool" >/dev/null || {
     say "missing after install: $tool" >&2
     exit 1
