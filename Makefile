@@ -1,11 +1,17 @@
 # agentcage: `make test` runs every check and test; `make demo` runs a cage end to end with podman.
-.PHONY: test lint typecheck crd demo images unit deps bench-inspectors
+.PHONY: test lint typecheck crd demo images unit integration e2e deps bench-inspectors bench-proxy bench-operator
 
 test: node_modules
 	@bash scripts/run-tests.sh
 
 unit: node_modules
 	npx mocha 'test/unit/**/*.test.ts'
+
+integration: node_modules
+	npx mocha 'test/integration/**/*.test.ts'
+
+e2e: node_modules
+	npx mocha 'test/e2e/**/*.test.ts'
 
 lint: node_modules
 	npx eslint . && npx prettier --check .
@@ -32,3 +38,9 @@ demo: node_modules
 
 bench-inspectors: node_modules
 	npx tsx bench/inspectors.ts
+
+bench-proxy: node_modules
+	bash bench/proxy/run.sh
+
+bench-operator: node_modules
+	node --expose-gc --max-old-space-size=8192 --import tsx bench/operator.ts
