@@ -6,7 +6,9 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import type { LookupFunction } from 'node:net';
 import { createSecureContext, rootCertificates, type SecureContext } from 'node:tls';
-import { Pool } from 'undici';
+import type { Pool as PoolType } from 'undici';
+// Pool alone, not the package index (which also loads fetch, WebSocket, caches and mocks).
+import Pool from 'undici/lib/dispatcher/pool.js';
 
 const SYSTEM_BUNDLES = [
   '/etc/ssl/certs/ca-certificates.crt', // Debian, Ubuntu, Alpine
@@ -38,7 +40,7 @@ export function upstreamCaKey(extraCaFile: string | undefined, connectTimeoutMs:
 
 export class UpstreamPool {
   readonly secureContext: SecureContext;
-  private readonly pools = new Map<string, Pool>();
+  private readonly pools = new Map<string, PoolType>();
 
   constructor(
     readonly lookup: LookupFunction,
@@ -52,12 +54,12 @@ export class UpstreamPool {
   }
 
   /** The keep-alive pool for one origin. */
-  pool(scheme: 'http' | 'https', host: string, port: number): Pool {
+  pool(scheme: 'http' | 'https', host: string, port: number): PoolType {
     const origin = `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`;
     let p = this.pools.get(origin);
     if (p === undefined) {
       if (this.pools.size >= MAX_POOLS) {
-        const [oldest, old] = this.pools.entries().next().value as [string, Pool];
+        const [oldest, old] = this.pools.entries().next().value as [string, PoolType];
         this.pools.delete(oldest);
         void old.close().catch(() => {}); // lets its requests in flight finish
       }
@@ -73,7 +75,7 @@ export class UpstreamPool {
           timeout: this.connectTimeoutMs,
           lookup: this.lookup,
           secureContext: this.secureContext,
-        } as Pool.Options['connect'],
+        } as PoolType.Options['connect'],
       });
       this.pools.set(origin, p);
     }
