@@ -2,11 +2,13 @@
 // certificate signer is pure JavaScript RSA (about 20 ms a leaf) and handles RSA keys only; this
 // builds the same DER, takes any key node's crypto has (EC P-256 leaves, RSA or EC CAs) and signs
 // natively (well under a millisecond).
-import { randomBytes, sign, type KeyObject } from 'node:crypto';
+import { createHash, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
-import forge from 'node-forge';
+import type forge from 'node-forge';
+// Only forge's ASN.1 and util files, not its index (pure-JS TLS, RSA, ciphers: never used here).
+import asn1 from 'node-forge/lib/asn1.js';
+import forgeUtil from 'node-forge/lib/util.js';
 
-const asn1 = forge.asn1;
 const T = asn1.Type;
 const C = asn1.Class;
 type Asn1 = forge.asn1.Asn1;
@@ -42,7 +44,7 @@ export function name(attrs: Array<[oid: string, value: string]>): Asn1 {
   return seq(
     attrs.map(([o, v]) =>
       asn1.create(C.UNIVERSAL, T.SET, true, [
-        seq([oid(o), asn1.create(C.UNIVERSAL, T.UTF8, false, forge.util.encodeUtf8(v))]),
+        seq([oid(o), asn1.create(C.UNIVERSAL, T.UTF8, false, forgeUtil.encodeUtf8(v))]),
       ]),
     ),
   );
@@ -71,11 +73,11 @@ function signatureAlgorithm(key: KeyObject): { node: () => Asn1; hash: string } 
 
 /** The key identifier of a public key (RFC 5280 4.2.1.2 method 1: SHA-1 of the key bits). */
 export function keyIdentifier(publicKey: KeyObject): Buffer {
-  const spki = asn1.fromDer(forge.util.createBuffer(bin(publicKey.export({ type: 'spki', format: 'der' }))));
+  const spki = asn1.fromDer(forgeUtil.createBuffer(bin(publicKey.export({ type: 'spki', format: 'der' }))));
   const bits = (spki.value as Asn1[])[1].value as string; // first byte: unused bits (0)
-  const md = forge.md.sha1.create();
-  md.update(bits.slice(1));
-  return Buffer.from(md.digest().getBytes(), 'binary');
+  return createHash('sha1')
+    .update(Buffer.from(bits.slice(1), 'binary'))
+    .digest();
 }
 
 function serialNumber(): string {
@@ -138,14 +140,12 @@ export function buildCertificate(spec: CertSpec): Buffer {
     spec.issuer,
     seq([time(spec.notBefore), time(spec.notAfter)]),
     spec.subject,
-    asn1.fromDer(forge.util.createBuffer(bin(spec.publicKey.export({ type: 'spki', format: 'der' })))),
+    asn1.fromDer(forgeUtil.createBuffer(bin(spec.publicKey.export({ type: 'spki', format: 'der' })))),
     asn1.create(C.CONTEXT_SPECIFIC, 3, true, [seq(exts)]),
   ]);
   const tbsDer = der(tbs);
   const signature = sign(alg.hash, tbsDer, spec.signer);
-  return der(
-    seq([asn1.fromDer(forge.util.createBuffer(bin(tbsDer))), alg.node(), bitString(bin(signature))]),
-  );
+  return der(seq([asn1.fromDer(forgeUtil.createBuffer(bin(tbsDer))), alg.node(), bitString(bin(signature))]));
 }
 
 function ipBytes(ip: string, family: number): Buffer {
@@ -167,7 +167,7 @@ export function pemFromDer(derBytes: Buffer): string {
 
 /** The subject Name of a DER certificate, and its subjectKeyIdentifier when it has one. */
 export function subjectOf(certDer: Buffer): { subject: Asn1; keyId?: Buffer } {
-  const cert = asn1.fromDer(forge.util.createBuffer(bin(certDer)));
+  const cert = asn1.fromDer(forgeUtil.createBuffer(bin(certDer)));
   const tbs = (cert.value as Asn1[])[0].value as Asn1[];
   const off = tbs[0].tagClass === C.CONTEXT_SPECIFIC && tbs[0].type === 0 ? 1 : 0;
   const subject = tbs[off + 4];
@@ -176,9 +176,9 @@ export function subjectOf(certDer: Buffer): { subject: Asn1; keyId?: Buffer } {
     if (node.tagClass !== C.CONTEXT_SPECIFIC || node.type !== 3) continue;
     for (const ext of ((node.value as Asn1[])[0].value as Asn1[]) ?? []) {
       const parts = ext.value as Asn1[];
-      if (asn1.derToOid(forge.util.createBuffer(parts[0].value as string)) !== OID.subjectKeyIdentifier)
+      if (asn1.derToOid(forgeUtil.createBuffer(parts[0].value as string)) !== OID.subjectKeyIdentifier)
         continue;
-      const inner = asn1.fromDer(forge.util.createBuffer(parts[parts.length - 1].value as string));
+      const inner = asn1.fromDer(forgeUtil.createBuffer(parts[parts.length - 1].value as string));
       keyId = Buffer.from(inner.value as string, 'binary');
     }
   }
