@@ -144,8 +144,9 @@ interface Scenario {
   run(proxy: string | undefined, up: { http: number; https: number }, d: number): Promise<Result>;
 }
 
-/** NODE_OPTIONS as the proxy image sets them. */
+/** NODE_OPTIONS as the proxy image sets them (BENCH_PROXY_NODE_OPTIONS overrides, to try others). */
 function imageNodeOptions(): string {
+  if (process.env.BENCH_PROXY_NODE_OPTIONS !== undefined) return process.env.BENCH_PROXY_NODE_OPTIONS;
   const file = readFileSync(join(root, 'proxy-image/Containerfile'), 'utf8');
   return /^ENV NODE_OPTIONS="([^"]*)"/m.exec(file)?.[1] ?? '';
 }
