@@ -201,11 +201,11 @@ stage() { # stage DIR PATH...
 
 # ESM bundle of a Node entry point (what the images run); CommonJS dependencies call require(),
 # which an ES module lacks: define it.
-bundle() { # bundle ENTRY OUTFILE
+bundle() { # bundle ENTRY OUTFILE [ESBUILD FLAGS...]
   [ -x node_modules/.bin/esbuild ] || die "node_modules/.bin/esbuild is missing: run npm ci"
   mkdir -p "$(dirname "$2")"
   NODE_PATH="$PWD/node_modules" node_modules/.bin/esbuild "$1" --bundle --platform=node --format=esm --target=node20 \
-    --outfile="$2" --log-level=warning \
+    --outfile="$2" --log-level=warning "${@:3}" \
     --banner:js="import { createRequire as __agentcageCreateRequire } from 'node:module'; const require = __agentcageCreateRequire(import.meta.url);"
 }
 
@@ -217,7 +217,9 @@ if wants proxy; then
     built+=("$PROXY skipped -")
   else
     t=$(date +%s.%N)
-    bundle "$entry" build/proxy/proxy.mjs
+    # No comments or whitespace: V8 keeps the whole source in the heap, and a comment with a
+    # character past U+00FF (zod has one) makes it two bytes a character (about 2.5 MB of heap).
+    bundle "$entry" build/proxy/proxy.mjs --minify-whitespace
     stage "$work/proxy" proxy-image/Containerfile build/proxy/proxy.mjs
     pbuild --build-arg "BASE=$proxy_base" -f proxy-image/Containerfile -t "$PROXY" "$work/proxy"
     built+=("$PROXY built $(elapsed "$t")")

@@ -270,6 +270,7 @@ async function main(): Promise<void> {
           format: 'esm',
           target: 'node20',
           outfile: bundle,
+          minifyWhitespace: true, // as scripts/build-images.sh bundles the proxy
           logLevel: 'silent',
           banner: {
             js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",

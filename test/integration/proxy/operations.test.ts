@@ -273,6 +273,7 @@ describe('proxy operations', function () {
         format: 'esm',
         target: 'node20',
         outfile: bundle,
+        minifyWhitespace: true,
         logLevel: 'silent',
         banner: {
           js: "import { createRequire as __agentcageCreateRequire } from 'node:module'; const require = __agentcageCreateRequire(import.meta.url);",
