@@ -7,6 +7,10 @@ import { buildCertificate, name, pemFromDer } from './cert-builder.ts';
 import type { CageCa } from './ca.ts';
 
 const LEAF_DAYS = 30;
+// Each cached SecureContext holds about 29 KB of native memory (OpenSSL SSL_CTX, key, chain):
+// 256 hosts cap the cache near 7.5 MB (2000 was near 60 MB); a host past it is minted again
+// (under a millisecond, the cert is signed natively).
+const MAX_CACHED_HOSTS = 256;
 const RENEW_BEFORE_MS = 86400_000;
 
 interface Entry {
@@ -22,7 +26,7 @@ export class LeafContexts {
   constructor(
     private readonly ca: CageCa,
     private readonly onMint: (host: string) => void = () => {},
-    private readonly maxEntries = 2000,
+    private readonly maxEntries = MAX_CACHED_HOSTS,
   ) {
     const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     this.leafPublic = publicKey;
