@@ -158,7 +158,13 @@ export class PodmanController {
 
       for (const pod of plan.pods) {
         step = `${pod.component} pod ${pod.name}`;
-        undo.push({ what: `pod ${pod.name}`, run: () => this.removePod(pod.name, rec.volumes) });
+        undo.push({
+          what: `pod ${pod.name}`,
+          run: async () => {
+            if (!(await this.removePod(pod.name, rec.volumes)))
+              throw new Error(`pod ${pod.name} is still there`);
+          },
+        });
         await this.play(rec, pod, req.readyTimeoutS ?? 60);
       }
     } catch (err) {
@@ -423,9 +429,16 @@ export class PodmanController {
   private async removePod(pod: string, volumes: string[]): Promise<boolean> {
     // stop, then rm: measured here, `pod rm -f -t 2` alone takes seconds longer than the two.
     await podman(['pod', 'stop', '-t', '2', pod], { allowFail: true });
-    const r = await podman(['pod', 'rm', '-f', pod], { allowFail: true });
+    let gone = false;
+    // A crash-looping container can be restarting while rm runs, and rm then fails: retry and
+    // check, so a cleanup never reports a pod removed that is still there.
+    for (let attempt = 0; attempt < 4 && !gone; attempt++) {
+      if (attempt > 0) await new Promise((r) => setTimeout(r, 500 * attempt));
+      await podman(['pod', 'rm', '-f', '-t', '0', pod], { allowFail: true });
+      gone = (await podman(['pod', 'exists', pod], { allowFail: true })).code !== 0;
+    }
     if (volumes.length) await this.removeVolumes(volumes);
-    return r.code === 0;
+    return gone;
   }
 
   private async removeVolumes(volumes: string[]): Promise<string[]> {
