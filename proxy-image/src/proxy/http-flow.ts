@@ -11,6 +11,7 @@ import type { ChainResult, HeaderPair, RequestMessage } from '../inspect/types.t
 import { checkLiteral, SsrfError } from '../net/lookup.ts';
 import { authorityOf, EMPTY, type Core, type RequestTarget } from './core.ts';
 import { forwardHeaders, pairsFromRaw, REQUEST_DROP } from './headers.ts';
+import { failClosed, turnaway } from './admission.ts';
 import { sendRefusal, type Refusal } from './respond.ts';
 import type { ProxyState } from './state.ts';
 
@@ -63,20 +64,6 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer | typeof 
     req.once('end', onEnd);
     req.once('close', onClose);
   });
-}
-
-function failClosed(inspector: string, e: unknown): ChainResult {
-  return {
-    decision: 'block',
-    blockedBy: {
-      decision: 'block',
-      inspector,
-      reason: `inspector failed, so the request is blocked: ${(e as Error)?.message ?? String(e)}`,
-      severity: 'high',
-    },
-    flags: [],
-    timings: [],
-  };
 }
 
 /** Narrows a decision to what the audit and metrics use. */
@@ -248,32 +235,8 @@ class Exchange {
     }
     this.chain = chain;
     this.core.metrics.inspectorTimings(chain.timings);
-    if (chain.decision === 'block') {
-      const v = chain.blockedBy;
-      return this.refuse(
-        {
-          status: 403,
-          error: 'blocked',
-          inspector: v?.inspector ?? 'unknown',
-          reason: v?.reason ?? 'blocked',
-          severity: v?.severity,
-        },
-        'block',
-      );
-    }
-    if (!state.rateLimiter.take(t.host, this.started)) {
-      this.core.metrics.rateLimited.inc();
-      return this.refuse(
-        {
-          status: 429,
-          error: 'blocked',
-          inspector: 'rate-limit',
-          reason: `more than the allowed requests per second to ${t.host}`,
-          retryAfter: state.rateLimiter.retryAfter(t.host),
-        },
-        'rate-limited',
-      );
-    }
+    const no = turnaway(chain, state, t.host, this.started, this.core.metrics.rateLimited);
+    if (no) return this.refuse(no.refusal, no.decision);
     this.capturing = this.core.audit.wantsCapture(t.host, decisionOf(chain));
     this.forward();
   }

@@ -11,6 +11,7 @@ import type { ChainResult, HeaderPair } from '../inspect/types.ts';
 import { checkLiteral, SsrfError } from '../net/lookup.ts';
 import { EMPTY, type Core, type RequestTarget } from './core.ts';
 import { forwardHeaders, headerValue, pairsFromRaw } from './headers.ts';
+import { failClosed, turnaway } from './admission.ts';
 import { sendRefusalRaw, type Refusal } from './respond.ts';
 import type { ProxyState } from './state.ts';
 
@@ -172,46 +173,12 @@ class WebSocketRelay {
         this.started,
       );
     } catch (e) {
-      chain = {
-        decision: 'block',
-        blockedBy: {
-          decision: 'block',
-          inspector: 'inspectors',
-          reason: (e as Error).message,
-          severity: 'high',
-        },
-        flags: [],
-        timings: [],
-      };
+      chain = failClosed('inspectors', e);
     }
     this.chain = chain;
     this.core.metrics.inspectorTimings(chain.timings);
-    if (chain.decision === 'block') {
-      const v = chain.blockedBy;
-      return this.refuse(
-        {
-          status: 403,
-          error: 'blocked',
-          inspector: v?.inspector ?? 'unknown',
-          reason: v?.reason ?? 'blocked',
-          severity: v?.severity,
-        },
-        'block',
-      );
-    }
-    if (!state.rateLimiter.take(t.host, this.started)) {
-      this.core.metrics.rateLimited.inc();
-      return this.refuse(
-        {
-          status: 429,
-          error: 'blocked',
-          inspector: 'rate-limit',
-          reason: `more than the allowed requests per second to ${t.host}`,
-          retryAfter: state.rateLimiter.retryAfter(t.host),
-        },
-        'rate-limited',
-      );
-    }
+    const no = turnaway(chain, state, t.host, this.started, this.core.metrics.rateLimited);
+    if (no) return this.refuse(no.refusal, no.decision);
     if (isIP(t.host) !== 0) {
       const refused = checkLiteral(state.ssrf, t.host);
       if (refused)
@@ -377,17 +344,7 @@ class WebSocketRelay {
         Date.now(),
       );
     } catch (e) {
-      chain = {
-        decision: 'block',
-        blockedBy: {
-          decision: 'block',
-          inspector: 'inspectors',
-          reason: (e as Error).message,
-          severity: 'high',
-        },
-        flags: [],
-        timings: [],
-      };
+      chain = failClosed('inspectors', e);
     }
     core.metrics.inspectorTimings(chain.timings);
     core.metrics.frame(direction, chain.decision);
