@@ -415,16 +415,23 @@ const TEXT_QUADS = 6;
 export function textAlignments(b: Uint8Array, s: number, e: number): number {
   let mask = 0;
   for (let shift = 0; shift < 4; shift++) {
-    let inRow = 0;
-    for (let q = s + shift; q + 4 <= e; q += 4) {
-      const c0 = B64_VALUE[b[q]];
-      const c2 = B64_VALUE[b[q + 2]];
-      if (c0 >= 8 && c0 < 32 && (c2 & 3) <= 1) {
-        if (++inRow >= TEXT_QUADS) {
-          mask |= 1 << shift;
-          break;
-        }
-      } else inRow = 0;
+    // Skip-search over the quads s + shift + 4m: if the last quad of a row starting at m is not
+    // text, no row starts at m..that quad; otherwise check the row backwards.
+    const first = s + shift;
+    const count = (e - first) >> 2;
+    let m = 0;
+    while (m + TEXT_QUADS <= count) {
+      let k = m + TEXT_QUADS - 1;
+      for (; k >= m; k--) {
+        const q = first + 4 * k;
+        const c0 = B64_VALUE[b[q]];
+        if (!(c0 >= 8 && c0 < 32 && (B64_VALUE[b[q + 2]] & 3) <= 1)) break;
+      }
+      if (k < m) {
+        mask |= 1 << shift;
+        break;
+      }
+      m = k + 1;
     }
   }
   return mask;
