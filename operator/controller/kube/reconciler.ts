@@ -43,6 +43,7 @@ import {
   type ConditionUpdate,
   type Transition,
 } from './conditions.ts';
+import { deploymentAvailable } from './deployment-availability.ts';
 import { ApiError, isApiError } from './errors.ts';
 import type { Informer } from './informer.ts';
 import { deepEqual, hashOf, isSubset } from './json.ts';
@@ -102,18 +103,6 @@ export function ownerUids(obj: KubeObject): string[] {
 function clusterIPOf(svc: KubeObject | undefined): string | undefined {
   const ip = (svc?.spec as { clusterIP?: string } | undefined)?.clusterIP;
   return ip && ip !== 'None' ? ip : undefined;
-}
-
-function available(dep: KubeObject | undefined): { ok: boolean; detail: string } {
-  if (!dep) return { ok: false, detail: 'not created yet' };
-  const st = (dep.status ?? {}) as { observedGeneration?: number; availableReplicas?: number };
-  const want = (dep.spec as { replicas?: number } | undefined)?.replicas ?? 1;
-  const have = st.availableReplicas ?? 0;
-  const current = (st.observedGeneration ?? 0) >= (dep.metadata.generation ?? 0);
-  return {
-    ok: current && have >= 1,
-    detail: `${have}/${want} available${current ? '' : ', rollout in progress'}`,
-  };
 }
 
 export class CageReconciler {
@@ -390,8 +379,8 @@ export class CageReconciler {
     const ns = raw.metadata.namespace!;
     const n = cageNames({ metadata: { name: raw.metadata.name } } as Cage);
     const deps = this.inf(DEPLOYMENTS);
-    const proxy = available(applied.get(`Deployment|${n.proxy}`) ?? deps.get(ns, n.proxy));
-    const dns = available(applied.get(`Deployment|${n.dns}`) ?? deps.get(ns, n.dns));
+    const proxy = deploymentAvailable(applied.get(`Deployment|${n.proxy}`) ?? deps.get(ns, n.proxy));
+    const dns = deploymentAvailable(applied.get(`Deployment|${n.dns}`) ?? deps.get(ns, n.dns));
     const agent = this.inf(PODS).get(ns, n.agent);
     const updates: ConditionUpdate[] = [];
     updates.push({

@@ -128,9 +128,17 @@ describe('operator/kube controller (in-memory API store)', function () {
   });
 
   it('update: only the objects the change touches are re-applied; unchanged conditions keep their transition time', async () => {
-    const op = c.addOperator();
+    // The operator's clock moves on after the first Ready, so a flip of Ready and back shows in
+    // its transition time whatever second the wall clock is in.
+    let now = new Date();
+    const op = c.addOperator({ now: () => now });
     await c.store.create(CAGES, cage('upd'), { fieldManager: 'kubectl' });
-    const before = await waitFor('Ready', () => readyAt(c.store, 'upd'));
+    // Settled: Ready, and the agent Pod Running (the kubelet stand-in writes its status).
+    const before = await waitFor('Ready and the agent Running', async () => {
+      const pod = await c.store.get(PODS, NS, 'upd-agent');
+      return (pod?.status as { phase?: string } | undefined)?.phase === 'Running' && readyAt(c.store, 'upd');
+    });
+    now = new Date(now.getTime() + 5_000);
     const untouched: [typeof CONFIGMAPS, string][] = [
       [NETWORKPOLICIES, 'upd-agent'],
       [NETWORKPOLICIES, 'upd-proxy'],
@@ -164,6 +172,12 @@ describe('operator/kube controller (in-memory API store)', function () {
       condition(after, 'Ready')!.lastTransitionTime,
       condition(before, 'Ready')!.lastTransitionTime,
       'Ready stayed True: its transition time stays',
+    );
+    // dnsmasq rolling onto the new allowlist keeps its old replica serving: no DNS outage reported.
+    assert.deepEqual(
+      events(c, 'upd').filter((e) => e.type === 'Warning'),
+      [],
+      'no Warning Events for an egress change',
     );
   });
 

@@ -18,6 +18,7 @@ import {
   REASON,
   type ConditionUpdate,
 } from '../../../operator/controller/kube/conditions.ts';
+import { deploymentAvailable } from '../../../operator/controller/kube/deployment-availability.ts';
 import { parseLabelSelector } from '../../../operator/controller/kube/label-selector.ts';
 import { runWorkers, WorkQueue } from '../../../operator/controller/kube/work-queue.ts';
 import { validateCage } from '../../../operator/api/load.ts';
@@ -188,6 +189,34 @@ describe('operator/kube controller parts', () => {
     assert.equal(parseLabelSelector('tier notin (proxy)')(l), false);
     assert.equal(parseLabelSelector('')(l), true);
     assert.throws(() => parseLabelSelector('a=(b'), /unable to parse/);
+  });
+
+  it('deployment availability: a rollout in progress with a replica still serving is available', () => {
+    const dep = (generation: number, status?: Record<string, number>) => ({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'demo-dns', namespace: 'team-a', generation },
+      spec: { replicas: 1 },
+      status,
+    });
+    assert.deepEqual(deploymentAvailable(undefined), { ok: false, detail: 'not created yet' });
+    assert.deepEqual(deploymentAvailable(dep(1)), {
+      ok: false,
+      detail: '0/1 available, rollout in progress',
+    });
+    assert.deepEqual(deploymentAvailable(dep(1, { observedGeneration: 1, availableReplicas: 1 })), {
+      ok: true,
+      detail: '1/1 available',
+    });
+    // A new spec (dnsmasq's allowlist changed) the Deployment controller has not caught up with:
+    // the old replica still serves.
+    assert.deepEqual(deploymentAvailable(dep(2, { observedGeneration: 1, availableReplicas: 1 })), {
+      ok: true,
+      detail: '1/1 available, rollout in progress',
+    });
+    // No replica left serving is unavailable, rollout or not.
+    assert.equal(deploymentAvailable(dep(2, { observedGeneration: 2, availableReplicas: 0 })).ok, false);
+    assert.equal(deploymentAvailable(dep(2, { observedGeneration: 1 })).ok, false);
   });
 
   describe('cage state', () => {
