@@ -145,10 +145,14 @@ interface Scenario {
 }
 
 /** NODE_OPTIONS as the proxy image sets them (BENCH_PROXY_NODE_OPTIONS overrides, to try others). */
-function imageNodeOptions(): string {
-  if (process.env.BENCH_PROXY_NODE_OPTIONS !== undefined) return process.env.BENCH_PROXY_NODE_OPTIONS;
+/** The image's runtime environment (its ENV lines: NODE_OPTIONS, malloc settings), so the run is the image's. */
+function imageEnv(): Record<string, string> {
   const file = readFileSync(join(root, 'proxy-image/Containerfile'), 'utf8');
-  return /^ENV NODE_OPTIONS="([^"]*)"/m.exec(file)?.[1] ?? '';
+  const env: Record<string, string> = {};
+  for (const m of file.matchAll(/^ENV (\w+)=(?:"([^"]*)"|(\S*))$/gm)) env[m[1]] = m[2] ?? m[3];
+  if (process.env.BENCH_PROXY_NODE_OPTIONS !== undefined)
+    env.NODE_OPTIONS = process.env.BENCH_PROXY_NODE_OPTIONS;
+  return env;
 }
 
 const LOAD_CORE = '0';
@@ -316,7 +320,7 @@ async function main(): Promise<void> {
             '--ca-dir', join(dir, 'ca'), '--audit', join(dir, 'audit.jsonl')], // prettier-ignore
           join(dir, 'agentcage.log'),
           // The image's heap settings (proxy-image/Containerfile), so the figures are the image's.
-          { NODE_OPTIONS: imageNodeOptions() },
+          imageEnv(),
         );
         await waitForPort(port, 'agentcage proxy');
         return { url: `http://127.0.0.1:${port}`, pid: child.pid, stop: () => stopChild(child) };
@@ -426,7 +430,8 @@ async function main(): Promise<void> {
   console.log(
     `\nProxy benchmark, ${args.duration} s per run, proxy on core ${PROXY_CORE}, load+upstream on core ${LOAD_CORE}`,
   );
-  console.log(`agentcage runs with NODE_OPTIONS="${imageNodeOptions()}" (proxy-image/Containerfile)`);
+  const env = Object.entries(imageEnv()).map(([k, v]) => `${k}="${v}"`);
+  console.log(`agentcage runs with the image's environment: ${env.join(' ')} (proxy-image/Containerfile)`);
   console.log(
     `load average at the end: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`,
   );

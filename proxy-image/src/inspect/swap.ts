@@ -6,9 +6,16 @@ import { hostMatchesAny } from './domains.ts';
 import { base64Cores } from './encodings.ts';
 import type { HeaderPair } from './types.ts';
 
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Redacts a stream chunk by chunk. Each call returns the redacted bytes that are ready, as parts
+ * to write in order: a chunk with nothing to redact comes back as a view of itself, not a copy
+ * (large bodies would otherwise be copied once more on their way through the proxy).
+ */
 export interface StreamRedactor {
-  push(chunk: Buffer): Buffer;
-  end(): Buffer;
+  push(chunk: Buffer): Buffer[];
+  end(): Buffer[];
   readonly redacted: ReadonlySet<string>;
 }
 
@@ -108,11 +115,11 @@ interface Match {
   rule: Rule;
 }
 
-/** Leftmost-longest, non-overlapping matches of the rules that start before `limit`. */
-function findMatches(buf: Buffer, rules: readonly Rule[], limit: number): Match[] {
+/** Leftmost-longest, non-overlapping matches of the rules that start in [from, limit). */
+function findMatches(buf: Buffer, rules: readonly Rule[], limit: number, from = 0): Match[] {
   const all: Match[] = [];
   for (const rule of rules) {
-    for (let at = buf.indexOf(rule.from); at >= 0 && at < limit; at = buf.indexOf(rule.from, at + 1)) {
+    for (let at = buf.indexOf(rule.from, from); at >= 0 && at < limit; at = buf.indexOf(rule.from, at + 1)) {
       all.push({ at, rule });
     }
   }
@@ -128,10 +135,19 @@ function findMatches(buf: Buffer, rules: readonly Rule[], limit: number): Match[
   return picked;
 }
 
-function applyMatches(buf: Buffer, matches: readonly Match[], upTo: number, names: Set<string>): Buffer {
-  if (matches.length === 0) return upTo === buf.length ? buf : buf.subarray(0, upTo);
+const endOf = (m: Match | undefined): number => (m ? m.at + m.rule.from.length : 0);
+
+/** buf[from, upTo) with the matches replaced; a view of buf when there are none. */
+function applyMatches(
+  buf: Buffer,
+  matches: readonly Match[],
+  upTo: number,
+  names: Set<string>,
+  from = 0,
+): Buffer {
+  if (matches.length === 0) return from === 0 && upTo === buf.length ? buf : buf.subarray(from, upTo);
   const parts: Buffer[] = [];
-  let last = 0;
+  let last = from;
   for (const m of matches) {
     parts.push(buf.subarray(last, m.at), m.rule.to);
     last = m.at + m.rule.from.length;
@@ -146,7 +162,8 @@ export function redactBuffer(buf: Buffer, rules: readonly Rule[], names: Set<str
 }
 
 class Redactor implements StreamRedactor {
-  private tail: Buffer = Buffer.alloc(0);
+  /** the last bytes seen, which may begin a value that continues in the next chunk (< hold + 1) */
+  private tail: Buffer = EMPTY;
   private readonly names = new Set<string>();
   constructor(
     private readonly rules: readonly Rule[],
@@ -155,26 +172,45 @@ class Redactor implements StreamRedactor {
   get redacted(): ReadonlySet<string> {
     return this.names;
   }
-  push(chunk: Buffer): Buffer {
-    if (this.rules.length === 0) return chunk;
-    const buf = this.tail.length ? Buffer.concat([this.tail, chunk]) : chunk;
+  push(chunk: Buffer): Buffer[] {
+    if (this.rules.length === 0) return [chunk];
+    const tail = this.tail;
+    // Small pieces: joining them with the tail is cheap.
+    if (tail.length === 0 || chunk.length <= this.hold)
+      return this.scan(tail.length ? Buffer.concat([tail, chunk]) : chunk);
+    // A large chunk after a tail, without copying the chunk: matches that start in the tail lie
+    // wholly within tail + the chunk's first `hold` bytes (the junction). The rest of the chunk
+    // is searched in place, from where the junction's last match ended.
+    const junction = Buffer.concat([tail, chunk.subarray(0, this.hold)]);
+    const early = findMatches(junction, this.rules, tail.length);
+    const reach = Math.max(tail.length, endOf(early[early.length - 1]));
+    const first = applyMatches(junction, early, reach, this.names);
+    const start = reach - tail.length;
+    const safe = chunk.length - this.hold;
+    const late = findMatches(chunk, this.rules, safe, start);
+    const cut = Math.max(safe, start, endOf(late[late.length - 1]));
+    const second = applyMatches(chunk, late, cut, this.names, start);
+    this.tail = Buffer.from(chunk.subarray(cut));
+    return first.length ? [first, second] : [second];
+  }
+  /** One buffer that starts after no tail: everything up to the last `hold` bytes goes out. */
+  private scan(buf: Buffer): Buffer[] {
     // A match starting before `safe` is wholly inside buf; later ones may continue in the next chunk.
     const safe = buf.length - this.hold;
     if (safe <= 0) {
       this.tail = Buffer.from(buf);
-      return Buffer.alloc(0);
+      return [];
     }
     const matches = findMatches(buf, this.rules, safe);
-    const last = matches[matches.length - 1];
-    const cut = last ? Math.max(safe, last.at + last.rule.from.length) : safe;
+    const cut = Math.max(safe, endOf(matches[matches.length - 1]));
     const out = applyMatches(buf, matches, cut, this.names);
     this.tail = Buffer.from(buf.subarray(cut));
-    return out;
+    return [out];
   }
-  end(): Buffer {
+  end(): Buffer[] {
     const out = redactBuffer(this.tail, this.rules, this.names);
-    this.tail = Buffer.alloc(0);
-    return out;
+    this.tail = EMPTY;
+    return out.length ? [out] : [];
   }
 }
 

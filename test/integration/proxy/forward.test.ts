@@ -195,6 +195,23 @@ describe('proxy, explicit mode: curl and fetch through the forward proxy', funct
     assert.ok(r.body === want, 'byte for byte, the real value replaced by its placeholder');
   });
 
+  it('a small response keeps an exact Content-Length; a large one streams chunked, both redacted', async () => {
+    for (const size of [2000, 64 * 1024]) {
+      const r = await curl(['-x', rig.proxyUrl, '--cacert', rig.caPath, https(`/sized/${size}`)]);
+      assert.equal(r.status, 200);
+      const expected = Buffer.alloc(size, 'y');
+      expected.write(REAL_KEY, size > 16 * 1024 + 10 ? 16 * 1024 - 9 : 10);
+      const want = expected.toString().replace(REAL_KEY, PLACEHOLDER);
+      assert.ok(r.body === want, `${size} bytes: the body, byte for byte, with the placeholder`);
+      if (size <= 16 * 1024)
+        assert.match(r.headers, new RegExp(`content-length: ${want.length}\\r?\\n`, 'i'));
+      else {
+        assert.match(r.headers, /transfer-encoding: chunked/i);
+        assert.doesNotMatch(r.headers, /content-length/i);
+      }
+    }
+  });
+
   it('the audit log never holds a real secret value', () => {
     const text = readFileSync(rig.auditPath, 'utf8');
     assert.ok(text.length > 0);

@@ -78,6 +78,13 @@ function handler(seen: Upstream['seen']) {
         res.end();
         return;
       }
+      if (path.startsWith('/sized/')) {
+        // A body of the given size with a Content-Length, a real value straddling the 16 KiB mark.
+        const body = Buffer.alloc(Number(path.slice(7)), 'y');
+        if (body.length > 16 * 1024 + 10) body.write(REAL_KEY, 16 * 1024 - 9);
+        else body.write(REAL_KEY, 10);
+        return res.writeHead(200, { 'content-type': 'text/plain', 'content-length': body.length }).end(body);
+      }
       if (path === '/slow') {
         setTimeout(() => res.writeHead(200, { 'content-type': 'text/plain' }).end('slow done'), 300);
         return;

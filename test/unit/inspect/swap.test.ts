@@ -147,7 +147,11 @@ describe('secret swap: redaction', () => {
     const whole = set.swap.redactFrame(body).data;
     for (let cut = 0; cut <= body.length; cut++) {
       const red = set.swap.createRedactor();
-      const out = Buffer.concat([red.push(body.subarray(0, cut)), red.push(body.subarray(cut)), red.end()]);
+      const out = Buffer.concat([
+        ...red.push(body.subarray(0, cut)),
+        ...red.push(body.subarray(cut)),
+        ...red.end(),
+      ]);
       assert.ok(out.equals(whole), `split at ${cut}`);
       assert.equal(red.redacted.size, 3, `split at ${cut}`);
     }
@@ -156,10 +160,10 @@ describe('secret swap: redaction', () => {
       for (let b = a; b < 60; b += 3) {
         const red = set.swap.createRedactor();
         const out = Buffer.concat([
-          red.push(body.subarray(0, a)),
-          red.push(body.subarray(a, b)),
-          red.push(body.subarray(b)),
-          red.end(),
+          ...red.push(body.subarray(0, a)),
+          ...red.push(body.subarray(a, b)),
+          ...red.push(body.subarray(b)),
+          ...red.end(),
         ]);
         assert.ok(out.equals(whole), `cuts at ${a}, ${b}`);
       }
@@ -169,10 +173,25 @@ describe('secret swap: redaction', () => {
   it('holds back less than the longest form of a value', () => {
     const red = set.swap.createRedactor();
     const chunk = Buffer.alloc(10_000, 'a');
-    const out = red.push(chunk);
+    const out = Buffer.concat(red.push(chunk));
     const longest = Math.max(...FORBIDDEN.map((f) => Buffer.byteLength(f)));
     assert.ok(chunk.length - out.length < longest, `held back ${chunk.length - out.length} bytes`);
-    assert.equal(Buffer.concat([out, red.end()]).length, chunk.length);
+    assert.equal(Buffer.concat([out, ...red.end()]).length, chunk.length);
+  });
+
+  it('passes large clean chunks through as views, and still catches values across their edges', () => {
+    const red = set.swap.createRedactor();
+    const first = Buffer.alloc(64 * 1024, 'a');
+    const second = Buffer.concat([Buffer.alloc(64 * 1024, 'b'), Buffer.from(ANTHROPIC_REAL.slice(0, 9))]);
+    const third = Buffer.concat([Buffer.from(ANTHROPIC_REAL.slice(9)), Buffer.alloc(64 * 1024, 'c')]);
+    const outs = [red.push(first), red.push(second), red.push(third), red.end()];
+    // No copy of a 64 KiB chunk: what comes back for the clean ones shares their memory.
+    assert.equal(outs[0].at(-1)!.buffer, first.buffer);
+    assert.equal(outs[1].at(-1)!.buffer, second.buffer);
+    const whole = Buffer.concat(outs.flat());
+    const expected = set.swap.redactFrame(Buffer.concat([first, second, third])).data;
+    assert.ok(whole.equals(expected));
+    assert.ok(!whole.includes(ANTHROPIC_REAL) && red.redacted.size === 1);
   });
 });
 
@@ -208,10 +227,10 @@ describe('secret swap: properties', () => {
           const outs: Buffer[] = [];
           let last = 0;
           for (const c of cuts) {
-            outs.push(red.push(body.subarray(last, c)));
+            outs.push(...red.push(body.subarray(last, c)));
             last = c;
           }
-          outs.push(red.push(body.subarray(last)), red.end());
+          outs.push(...red.push(body.subarray(last)), ...red.end());
           const out = Buffer.concat(outs);
           assertClean(out.toString('latin1'), 'stream');
           assert.ok(out.equals(set.swap.redactFrame(body).data), 'streamed and whole agree');
