@@ -26,8 +26,13 @@ export class Auditor {
     if (this.har) this.har.scrub = this.harView === 'wire' ? (s) => s : scrub;
   }
 
+  /** Whether a decision of this kind goes to the log (callers may skip building the record). */
+  logs(decision: AuditRecord['decision']): boolean {
+    return decision !== 'allow' || this.policy.logging.allowedRequests;
+  }
+
   record(rec: Omit<AuditRecord, 'time' | 'cage'>): void {
-    if (rec.decision === 'allow' && !this.policy.logging.allowedRequests) return;
+    if (!this.logs(rec.decision)) return;
     // time and cage lead the line; spliced in as text rather than spread into a copy of the record.
     this.lines.writeLine(
       `{"time":"${new Date().toISOString()}","cage":${this.cageJson},${JSON.stringify(rec).slice(1)}`,

@@ -56,33 +56,84 @@ function finish(flags: Verdict[], timings: ChainResult['timings'], blockedBy?: V
   return blockedBy ? { decision, blockedBy, flags, timings } : { decision, flags, timings };
 }
 
-export async function runChain(
+/** Records one inspector's answer (a verdict, nothing, or a failure); returns it when it blocks. */
+function settle(
+  name: string,
+  answer: unknown,
+  t0: number,
+  flags: Verdict[],
+  timings: ChainResult['timings'],
+): Verdict | undefined {
+  const v = checkVerdict(name, answer);
+  timings.push([name, (performance.now() - t0) / 1000]);
+  if (!v) return undefined;
+  if (v.decision === 'block') return v;
+  flags.push(v);
+  return undefined;
+}
+
+const thrown = (name: string, e: unknown): Verdict =>
+  failed(name, `failed: ${(e as Error)?.message ?? String(e)}`);
+
+/**
+ * Runs the chain, synchronously as long as every inspector answers synchronously (the built-in
+ * ones always do): only a chain with an asynchronous answer costs a promise. Callers take
+ * either form.
+ */
+export function runChain(
   inspectors: readonly Inspector[],
   msg: Message,
   ctx: InspectContext,
   opts: ChainOptions = {},
-): Promise<ChainResult> {
+): ChainResult | Promise<ChainResult> {
   const flags: Verdict[] = [];
   const timings: ChainResult['timings'] = [];
-  for (const insp of inspectors) {
+  for (let i = 0; i < inspectors.length; i++) {
+    const insp = inspectors[i];
     const t0 = performance.now();
-    let v: Verdict | undefined;
+    let answer: unknown;
     try {
-      const r = insp.inspect(msg, ctx);
-      const answer = r instanceof Promise ? await withTimeout(r, opts.asyncTimeoutMs ?? 5000) : r;
-      v = checkVerdict(insp.name, answer);
+      answer = insp.inspect(msg, ctx);
     } catch (e) {
-      v = failed(insp.name, `failed: ${(e as Error)?.message ?? String(e)}`);
+      answer = thrown(insp.name, e);
     }
-    timings.push([insp.name, (performance.now() - t0) / 1000]);
-    if (!v) continue;
-    if (v.decision === 'block') return finish(flags, timings, v);
-    flags.push(v);
+    if (answer instanceof Promise)
+      return finishAsync(inspectors, i, answer, t0, msg, ctx, opts, flags, timings);
+    const blocked = settle(insp.name, answer, t0, flags, timings);
+    if (blocked) return finish(flags, timings, blocked);
   }
   return finish(flags, timings);
 }
 
-/** The same chain for inspectors that answer synchronously (DNS). A promise counts as a failure. */
+/** The rest of a chain from the first inspector that answered with a promise. */
+async function finishAsync(
+  inspectors: readonly Inspector[],
+  from: number,
+  pending: Promise<unknown>,
+  t0: number,
+  msg: Message,
+  ctx: InspectContext,
+  opts: ChainOptions,
+  flags: Verdict[],
+  timings: ChainResult['timings'],
+): Promise<ChainResult> {
+  for (let i = from; i < inspectors.length; i++) {
+    const insp = inspectors[i];
+    const start = i === from ? t0 : performance.now();
+    let answer: unknown;
+    try {
+      const r = i === from ? pending : insp.inspect(msg, ctx);
+      answer = r instanceof Promise ? await withTimeout(r, opts.asyncTimeoutMs ?? 5000) : r;
+    } catch (e) {
+      answer = thrown(insp.name, e);
+    }
+    const blocked = settle(insp.name, answer, start, flags, timings);
+    if (blocked) return finish(flags, timings, blocked);
+  }
+  return finish(flags, timings);
+}
+
+/** The same chain for inspectors that must answer synchronously (DNS). A promise counts as a failure. */
 export function runChainSync(
   inspectors: readonly Inspector[],
   msg: Message,
@@ -92,20 +143,18 @@ export function runChainSync(
   const timings: ChainResult['timings'] = [];
   for (const insp of inspectors) {
     const t0 = performance.now();
-    let v: Verdict | undefined;
+    let answer: unknown;
     try {
-      const r = insp.inspect(msg, ctx);
-      if (r instanceof Promise) {
-        r.catch(() => undefined);
-        v = failed(insp.name, 'answered asynchronously where a synchronous answer is required');
-      } else v = checkVerdict(insp.name, r);
+      answer = insp.inspect(msg, ctx);
     } catch (e) {
-      v = failed(insp.name, `failed: ${(e as Error)?.message ?? String(e)}`);
+      answer = thrown(insp.name, e);
     }
-    timings.push([insp.name, (performance.now() - t0) / 1000]);
-    if (!v) continue;
-    if (v.decision === 'block') return finish(flags, timings, v);
-    flags.push(v);
+    if (answer instanceof Promise) {
+      answer.catch(() => undefined);
+      answer = failed(insp.name, 'answered asynchronously where a synchronous answer is required');
+    }
+    const blocked = settle(insp.name, answer, t0, flags, timings);
+    if (blocked) return finish(flags, timings, blocked);
   }
   return finish(flags, timings);
 }

@@ -31,9 +31,10 @@ export { PolicyError } from './settings.ts';
 export { mask } from './mask.ts';
 
 export interface InspectorSet {
-  inspectRequest(msg: RequestMessage, now?: number): Promise<ChainResult>;
-  inspectResponse(msg: ResponseMessage, now?: number): Promise<ChainResult>;
-  inspectFrame(msg: WebSocketFrameMessage, now?: number): Promise<ChainResult>;
+  // A promise only when an inspector answered asynchronously (see runChain).
+  inspectRequest(msg: RequestMessage, now?: number): ChainResult | Promise<ChainResult>;
+  inspectResponse(msg: ResponseMessage, now?: number): ChainResult | Promise<ChainResult>;
+  inspectFrame(msg: WebSocketFrameMessage, now?: number): ChainResult | Promise<ChainResult>;
   inspectDns(msg: DnsQueryMessage, now?: number): ChainResult;
   swap: SecretSwap;
   /** The chain's inspector names in order, for metrics labels and logs. */

@@ -20,6 +20,24 @@ export function failClosed(inspector: string, e: unknown): ChainResult {
   };
 }
 
+/**
+ * Calls `then` with the chain's result: at once when the chain answered synchronously (no promise,
+ * no extra turn of the event loop), else when it settles. A throwing or rejecting chain fails closed.
+ */
+export function withChain(
+  inspect: () => ChainResult | Promise<ChainResult>,
+  then: (chain: ChainResult) => void,
+): void | Promise<void> {
+  let r: ChainResult | Promise<ChainResult>;
+  try {
+    r = inspect();
+  } catch (e) {
+    r = failClosed('inspectors', e);
+  }
+  if (!(r instanceof Promise)) return then(r);
+  return r.then(then, (e: unknown) => then(failClosed('inspectors', e)));
+}
+
 export interface Turnaway {
   refusal: Omit<Refusal, 'host'>;
   decision: AuditRecord['decision'];

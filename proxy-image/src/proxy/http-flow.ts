@@ -11,7 +11,7 @@ import type { ChainResult, HeaderPair, RequestMessage } from '../inspect/types.t
 import { checkLiteral, SsrfError } from '../net/lookup.ts';
 import { authorityOf, EMPTY, type Core, type RequestTarget } from './core.ts';
 import { forwardHeaders, pairsFromRaw, REQUEST_DROP } from './headers.ts';
-import { failClosed, turnaway } from './admission.ts';
+import { turnaway, withChain } from './admission.ts';
 import { sendRefusal, type Refusal } from './respond.ts';
 import type { ProxyState } from './state.ts';
 
@@ -151,7 +151,7 @@ class Exchange {
   private body: Buffer = EMPTY;
   private chain: ChainResult | undefined;
   private injected: string[] = [];
-  private redacted = new Set<string>();
+  private redacted: Set<string> | undefined; // names, made on the first redaction
   private bytesOut = 0;
   private bytesIn = 0;
   private status = 0;
@@ -232,12 +232,15 @@ class Exchange {
       headers: this.pairs,
       body: this.body,
     };
-    let chain: ChainResult;
-    try {
-      chain = await state.inspectors.inspectRequest(msg, this.started);
-    } catch (e) {
-      chain = failClosed('inspectors', e);
-    }
+    return withChain(
+      () => state.inspectors.inspectRequest(msg, this.started),
+      (chain) => this.admit(chain),
+    );
+  }
+
+  /** The request's verdict is in: refuse it, or send it on. */
+  private admit(chain: ChainResult): void {
+    const { state, t } = this;
     this.chain = chain;
     this.core.metrics.inspectorTimings(chain.timings);
     const no = turnaway(chain, state, t.host, this.started, this.core.metrics.rateLimited);
@@ -318,18 +321,24 @@ class Exchange {
     if (state.hasSecrets) {
       const r = state.inspectors.swap.redactHeaders(pairs);
       pairs = r.headers;
-      for (const n of r.redacted) this.redacted.add(n);
+      for (const n of r.redacted) (this.redacted ??= new Set()).add(n);
     }
     this.status = status;
     this.statusText = statusText;
     this.upstreamPairs = pairs;
     this.early = [];
-    state.inspectors
-      .inspectResponse({ kind: 'response', host: t.host, status, headers: pairs, body: EMPTY }, Date.now())
-      .then(
-        (rchain) => this.decideHeadSafely(rchain),
-        (e: unknown) => this.decideHeadSafely(failClosed('inspectors', e)),
-      );
+    void withChain(
+      () =>
+        state.inspectors.inspectResponse(
+          { kind: 'response', host: t.host, status, headers: pairs, body: EMPTY },
+          Date.now(),
+        ),
+      (rchain) => {
+        // A block aborts the upstream request: not from inside undici's own onHeaders call.
+        if (rchain.decision === 'block') queueMicrotask(() => this.decideHeadSafely(rchain));
+        else this.decideHeadSafely(rchain);
+      },
+    );
     return true;
   }
 
@@ -421,7 +430,7 @@ class Exchange {
     } else {
       const redactor = state.inspectors.swap.createRedactor();
       const collect = () => {
-        for (const n of redactor.redacted) this.redacted.add(n);
+        for (const n of redactor.redacted) (this.redacted ??= new Set()).add(n);
       };
       if (encoding !== '' && encoding !== 'identity') {
         if (!DECODABLE.has(encoding)) {
@@ -583,34 +592,37 @@ class Exchange {
     const metricDecision = decision === 'rate-limited' ? 'rate_limited' : decision;
     core.metrics.request(metricDecision, t.scheme);
     const chain = this.chain;
-    const rec: Omit<AuditRecord, 'time' | 'cage'> = {
-      kind: 'http',
-      direction: 'outbound',
-      listener: t.listener,
-      client: this.req.socket.remoteAddress,
-      scheme: t.scheme,
-      method: this.req.method,
-      host: t.host,
-      port: t.port,
-      path: t.path,
-      status: this.status,
-      decision,
-      results: resultsOf(chain),
-      injected: this.injected,
-      redacted: [...this.redacted],
-      bytesOut: this.bytesOut,
-      bytesIn: this.bytesIn,
-      durationMs: Date.now() - this.started,
-    };
-    if (inspector !== undefined) rec.inspector = inspector;
-    if (reason !== undefined) rec.reason = reason;
-    if (severity !== undefined) rec.severity = severity;
     if (decision === 'flag' && chain?.flags[0]) {
-      rec.inspector = chain.flags[0].inspector;
-      rec.reason = chain.flags[0].reason;
-      rec.severity = chain.flags[0].severity;
+      inspector = chain.flags[0].inspector;
+      reason = chain.flags[0].reason;
+      severity = chain.flags[0].severity;
     }
-    core.audit.record(rec);
+    // Built only when it will be written (allowed requests may be left out of the log).
+    if (core.audit.logs(decision)) {
+      const rec: Omit<AuditRecord, 'time' | 'cage'> = {
+        kind: 'http',
+        direction: 'outbound',
+        listener: t.listener,
+        client: this.req.socket.remoteAddress,
+        scheme: t.scheme,
+        method: this.req.method,
+        host: t.host,
+        port: t.port,
+        path: t.path,
+        status: this.status,
+        decision,
+        results: resultsOf(chain),
+        injected: this.injected,
+        redacted: this.redacted ? [...this.redacted] : [],
+        bytesOut: this.bytesOut,
+        bytesIn: this.bytesIn,
+        durationMs: Date.now() - this.started,
+      };
+      if (inspector !== undefined) rec.inspector = inspector;
+      if (reason !== undefined) rec.reason = reason;
+      if (severity !== undefined) rec.severity = severity;
+      core.audit.record(rec);
+    }
     if (this.capturing) {
       const wire = this.wireRequest;
       const url = `${t.scheme}://${authorityOf(t.host, t.port, t.scheme)}${wire?.path ?? t.path}`;
@@ -629,8 +641,8 @@ class Exchange {
         responseBody: Buffer.concat(this.captured),
         responseBodySize: this.bytesIn,
         decision: String(decision),
-        inspector: rec.inspector,
-        reason: rec.reason,
+        inspector,
+        reason,
       });
     }
   }

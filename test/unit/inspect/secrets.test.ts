@@ -51,7 +51,7 @@ export const PLACES: Record<string, (s: string, host: string) => Message> = {
   }),
 };
 
-const run = (set: InspectorSet, m: Message): Promise<ChainResult> =>
+const run = async (set: InspectorSet, m: Message): Promise<ChainResult> =>
   m.kind === 'websocket' ? set.inspectFrame(m) : set.inspectRequest(m as never);
 
 describe('secrets inspector: real values', () => {

@@ -38,6 +38,24 @@ describe('proxy audit output', () => {
     assert.ok(!lines.join('\n').includes('REAL-VALUE-123'));
   });
 
+  it('a value with a newline is scrubbed in every line of a batch, and every line stays whole JSON', () => {
+    const path = join(dir, 'audit.jsonl');
+    const w = new LineWriter(path);
+    // Raw, this value would match across two lines of a batch: one ends `"x"}`, the next starts `{"i"`.
+    const value = 'x"}\n{"i"';
+    w.scrub = makeScrubber(new Map([['K', value]]));
+    for (let i = 0; i < 100; i++) w.write({ i, note: i % 10 === 0 ? value : 'ok', last: 'x' });
+    w.close();
+    const lines = readFileSync(path, 'utf8').trim().split('\n');
+    assert.equal(lines.length, 100);
+    lines.forEach((l, i) => {
+      const rec = JSON.parse(l) as { i: number; note: string; last: string };
+      assert.equal(rec.i, i);
+      assert.equal(rec.note, i % 10 === 0 ? '[REDACTED:K]' : 'ok');
+      assert.equal(rec.last, 'x');
+    });
+  });
+
   it('the HAR file is valid JSON after every batch, not only at close', () => {
     const path = join(dir, 'flows.har');
     const h = new HarWriter(path, 'agent');
