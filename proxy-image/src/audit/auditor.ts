@@ -26,6 +26,18 @@ export class Auditor {
     if (this.har) this.har.scrub = this.harView === 'wire' ? (s) => s : scrub;
   }
 
+  private isoMs = 0;
+  private iso = '';
+  /** The time as ISO 8601, formatted once per millisecond (busy proxies log several per ms). */
+  private isoNow(): string {
+    const ms = Date.now();
+    if (ms !== this.isoMs) {
+      this.isoMs = ms;
+      this.iso = new Date(ms).toISOString();
+    }
+    return this.iso;
+  }
+
   /** Whether a decision of this kind goes to the log (callers may skip building the record). */
   logs(decision: AuditRecord['decision']): boolean {
     return decision !== 'allow' || this.policy.logging.allowedRequests;
@@ -35,7 +47,7 @@ export class Auditor {
     if (!this.logs(rec.decision)) return;
     // time and cage lead the line; spliced in as text rather than spread into a copy of the record.
     this.lines.writeLine(
-      `{"time":"${new Date().toISOString()}","cage":${this.cageJson},${JSON.stringify(rec).slice(1)}`,
+      `{"time":"${this.isoNow()}","cage":${this.cageJson},${JSON.stringify(rec).slice(1)}`,
     );
   }
 

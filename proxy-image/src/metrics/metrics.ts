@@ -2,6 +2,7 @@
 // set (never a host or a path), and the children on the hot path are bound once.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Counter, Gauge, Registry } from 'prom-client';
+import { FastCounter, type CounterChild } from './fast-counter.ts';
 import { FastHistogram } from './fast-histogram.ts';
 
 export type RequestDecision = 'allow' | 'flag' | 'block' | 'rate_limited' | 'error';
@@ -9,8 +10,8 @@ export type Scheme = 'http' | 'https' | 'ws' | 'wss' | 'tunnel';
 
 export class ProxyMetrics {
   readonly registry = new Registry();
-  private readonly requests: Counter<'decision' | 'scheme'>;
-  private readonly bytes: Counter<'direction'>;
+  private readonly requests: FastCounter;
+  private readonly bytes: FastCounter;
   private readonly inspector: FastHistogram;
   readonly certificatesMinted: Counter;
   readonly rateLimited: Counter;
@@ -21,26 +22,27 @@ export class ProxyMetrics {
   readonly policyGeneration: Gauge;
   private stopProcessMetrics: () => void = () => {};
 
-  private readonly requestChildren = new Map<string, { inc(n?: number): void }>();
+  private readonly requestChildren = new Map<string, CounterChild>();
   private readonly inspectorChildren = new Map<string, (v: number) => void>();
-  readonly bytesOut: { inc(n?: number): void };
-  readonly bytesIn: { inc(n?: number): void };
+  readonly bytesOut: CounterChild;
+  readonly bytesIn: CounterChild;
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
     if (opts.defaultMetrics !== false) this.stopProcessMetrics = registerProcessMetrics(this.registry);
-    this.requests = new Counter({
-      name: 'agentcage_proxy_requests_total',
-      help: 'Requests, WebSocket upgrades and tunnels decided, by decision and scheme.',
-      labelNames: ['decision', 'scheme'],
-      registers,
-    });
-    this.bytes = new Counter({
-      name: 'agentcage_proxy_bytes_total',
-      help: 'Body and tunnel bytes relayed: outbound is agent to upstream, inbound is upstream to agent.',
-      labelNames: ['direction'],
-      registers,
-    });
+    // The two counters touched on every request: plain numbers, read at scrape time.
+    this.requests = new FastCounter(
+      'agentcage_proxy_requests_total',
+      'Requests, WebSocket upgrades and tunnels decided, by decision and scheme.',
+      ['decision', 'scheme'],
+      this.registry,
+    );
+    this.bytes = new FastCounter(
+      'agentcage_proxy_bytes_total',
+      'Body and tunnel bytes relayed: outbound is agent to upstream, inbound is upstream to agent.',
+      ['direction'],
+      this.registry,
+    );
     this.inspector = new FastHistogram(
       'agentcage_proxy_inspector_duration_seconds',
       'Time one inspector took on one message.',
@@ -87,11 +89,11 @@ export class ProxyMetrics {
       help: 'How many policies have been loaded since start (1 after start).',
       registers,
     });
-    this.bytesOut = this.bytes.labels('outbound');
-    this.bytesIn = this.bytes.labels('inbound');
+    this.bytesOut = this.bytes.child('outbound');
+    this.bytesIn = this.bytes.child('inbound');
     for (const l of ['forward', 'transparent_http', 'transparent_https']) this.connections.labels(l).set(0);
     // Present from the first scrape (at 0), so rate() and absent() behave before any traffic.
-    for (const d of ['allow', 'block', 'rate_limited']) this.requests.labels(d, 'http').inc(0);
+    for (const d of ['allow', 'block', 'rate_limited']) this.requests.child(d, 'http').inc(0);
   }
 
   /** Stops the event-loop delay monitor (the only thing metrics run on their own). */
@@ -103,7 +105,7 @@ export class ProxyMetrics {
     const key = decision + scheme;
     let c = this.requestChildren.get(key);
     if (c === undefined) {
-      c = this.requests.labels(decision, scheme);
+      c = this.requests.child(decision, scheme);
       this.requestChildren.set(key, c);
     }
     c.inc();
