@@ -405,7 +405,7 @@ async function main(): Promise<void> {
           const r = await s.run(handle.url, up, args.duration);
           results[t.name][s.id] = r;
           console.error(
-            `${t.name.padEnd(10)} ${s.label.padEnd(28)} ${r.rps.toFixed(0).padStart(8)} req/s  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms${r.errors ? `  ERRORS ${r.errors}` : ''}`,
+            `${t.name.padEnd(10)} ${s.label.padEnd(28)} ${r.rps.toFixed(0).padStart(8)} req/s  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms${r.errors ? `  ERRORS ${r.errors}` : ''}${handle.pid ? `  RSS so far ${peak.toFixed(0)} MB` : ''}`,
           );
         }
       } finally {
