@@ -20,6 +20,19 @@ export function failClosed(inspector: string, e: unknown): ChainResult {
   };
 }
 
+/** Runs a chain that never throws or rejects: a failing one becomes a block (fail closed). */
+export function inspectFailClosed(
+  inspect: () => ChainResult | Promise<ChainResult>,
+): ChainResult | Promise<ChainResult> {
+  let r: ChainResult | Promise<ChainResult>;
+  try {
+    r = inspect();
+  } catch (e) {
+    return failClosed('inspectors', e);
+  }
+  return r instanceof Promise ? r.catch((e: unknown) => failClosed('inspectors', e)) : r;
+}
+
 /**
  * Calls `then` with the chain's result: at once when the chain answered synchronously (no promise,
  * no extra turn of the event loop), else when it settles. A throwing or rejecting chain fails closed.
@@ -28,14 +41,8 @@ export function withChain(
   inspect: () => ChainResult | Promise<ChainResult>,
   then: (chain: ChainResult) => void,
 ): void | Promise<void> {
-  let r: ChainResult | Promise<ChainResult>;
-  try {
-    r = inspect();
-  } catch (e) {
-    r = failClosed('inspectors', e);
-  }
-  if (!(r instanceof Promise)) return then(r);
-  return r.then(then, (e: unknown) => then(failClosed('inspectors', e)));
+  const r = inspectFailClosed(inspect);
+  return r instanceof Promise ? r.then(then) : then(r);
 }
 
 export interface Turnaway {

@@ -11,7 +11,7 @@ import type { ChainResult, HeaderPair } from '../inspect/types.ts';
 import { checkLiteral, SsrfError } from '../net/lookup.ts';
 import { EMPTY, type Core, type RequestTarget } from './core.ts';
 import { forwardHeaders, headerValue, pairsFromRaw } from './headers.ts';
-import { failClosed, turnaway } from './admission.ts';
+import { inspectFailClosed, turnaway } from './admission.ts';
 import { sendRefusalRaw, type Refusal } from './respond.ts';
 import type { ProxyState } from './state.ts';
 
@@ -157,9 +157,8 @@ class WebSocketRelay {
         'error',
       );
     }
-    let chain: ChainResult;
-    try {
-      chain = await state.inspectors.inspectRequest(
+    const chain = await inspectFailClosed(() =>
+      state.inspectors.inspectRequest(
         {
           kind: 'request',
           method: 'GET',
@@ -171,10 +170,8 @@ class WebSocketRelay {
           body: EMPTY,
         },
         this.started,
-      );
-    } catch (e) {
-      chain = failClosed('inspectors', e);
-    }
+      ),
+    );
     this.chain = chain;
     this.core.metrics.inspectorTimings(chain.timings);
     const no = turnaway(chain, state, t.host, this.started, this.core.metrics.rateLimited);
@@ -337,15 +334,12 @@ class WebSocketRelay {
     swap: ProxyState['inspectors']['swap'],
   ): Promise<void> {
     const { core, state, t } = this;
-    let chain: ChainResult;
-    try {
-      chain = await state.inspectors.inspectFrame(
+    const chain = await inspectFailClosed(() =>
+      state.inspectors.inspectFrame(
         { kind: 'websocket', direction, host: t.host, path: t.path, binary, data },
         Date.now(),
-      );
-    } catch (e) {
-      chain = failClosed('inspectors', e);
-    }
+      ),
+    );
     core.metrics.inspectorTimings(chain.timings);
     core.metrics.frame(direction, chain.decision);
     this.frames[direction]++;
