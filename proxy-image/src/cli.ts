@@ -1,7 +1,5 @@
 // Command-line front of the proxy, shared by the image entry point (main.ts) and the
 // `agentcage proxy` verb, so both take exactly the same flags.
-// First import: V8 flags must be set before undici compiles its parser at module evaluation.
-import './v8-flags.ts';
 import { Command, InvalidArgumentError } from 'commander';
 import { stderrLogger } from './log.ts';
 import { parseStaticHosts } from './net/lookup.ts';

@@ -13,6 +13,7 @@ import { authorityOf, EMPTY, type Core, type RequestTarget } from './core.ts';
 import { forwardHeaders, pairsFromRaw, REQUEST_DROP } from './headers.ts';
 import { turnaway, withChain } from './admission.ts';
 import { sendRefusal, type Refusal } from './respond.ts';
+import type { ResponseHandler } from './origin-pool.ts';
 import type { ProxyState } from './state.ts';
 
 /**
@@ -86,7 +87,7 @@ function upstreamRefusal(e: NodeJS.ErrnoException, t: RequestTarget): { refusal:
     };
   }
   const code = e.code ?? '';
-  if (code === 'ETIMEDOUT' || (code.startsWith('UND_ERR_') && code.endsWith('_TIMEOUT')))
+  if (code === 'ETIMEDOUT')
     return {
       refusal: {
         status: 504,
@@ -128,7 +129,7 @@ function upstreamRefusal(e: NodeJS.ErrnoException, t: RequestTarget): { refusal:
       reason: `upstream failed (${code || e.message})`,
       ...base,
     },
-    metric: code === 'ECONNRESET' || code === 'EPIPE' || code === 'UND_ERR_SOCKET' ? 'reset' : 'other',
+    metric: code === 'ECONNRESET' || code === 'EPIPE' ? 'reset' : 'other',
   };
 }
 
@@ -145,7 +146,7 @@ export function handleRequest(core: Core, req: IncomingMessage, res: ServerRespo
   });
 }
 
-class Exchange {
+class Exchange implements ResponseHandler {
   private readonly started = Date.now();
   private readonly pairs: HeaderPair[];
   private body: Buffer = EMPTY;
@@ -164,8 +165,8 @@ class Exchange {
   /** what the agent got, as a flat list (turned into pairs only for a HAR capture) */
   private responseHeaders: string[] = [];
   private framing: RequestFraming = { length: undefined, chunked: false };
-  // upstream response state (undici dispatch handler)
-  private abortUpstream: ((err?: Error) => void) | undefined;
+  // upstream response state (OriginPool's ResponseHandler)
+  private abortUpstream: (() => void) | undefined;
   private resumeUpstream: (() => void) | undefined;
   private upstreamDone = false;
   private upstreamPairs: HeaderPair[] = [];
@@ -281,8 +282,15 @@ class Exchange {
     this.bytesOut = body.length;
     this.core.metrics.bytesOut.inc(body.length);
     res.once('close', () => {
-      // The agent went away (or the exchange ended): stop talking to the upstream for it.
-      if (!this.upstreamDone) this.abortUpstream?.(new Error('agent closed the connection'));
+      // The agent went away before the response was done: stop talking to the upstream for it,
+      // and still audit the request.
+      if (this.upstreamDone) return;
+      this.upstreamDone = true;
+      this.abortUpstream?.();
+      this.finish(
+        this.chain ? decisionOf(this.chain) : 'error',
+        'the agent closed the connection before the response was complete',
+      );
     });
     try {
       state.upstream.pool(t.scheme, t.host, t.port).dispatch(
@@ -295,14 +303,14 @@ class Exchange {
         this,
       );
     } catch (e) {
-      // undici refuses some requests outright (invalid header values): fail closed, clearly.
+      // A request that cannot go on the wire (e.g. a header value with a newline): fail closed.
       this.upstreamFailed(Object.assign(e as Error, { code: (e as NodeJS.ErrnoException).code ?? 'EINVAL' }));
     }
   }
 
-  // ---- undici dispatch handler ------------------------------------------------------------
+  // ---- ResponseHandler (origin-pool.ts) -----------------------------------------------------
 
-  onConnect(abort: (err?: Error) => void): void {
+  onConnect(abort: () => void): void {
     this.abortUpstream = abort;
   }
 
@@ -311,12 +319,9 @@ class Exchange {
     this.upstreamFailed(e as NodeJS.ErrnoException);
   }
 
-  onHeaders(status: number, raw: Buffer[], resume: () => void, statusText: string): boolean {
-    if (status < 200 && status !== 101) return true; // 1xx informational: the final head follows
+  onHeaders(status: number, flat: string[], resume: () => void, statusText: string): boolean {
     this.resumeUpstream = resume;
-    let pairs: HeaderPair[] = new Array(raw.length >> 1);
-    for (let i = 0, j = 0; i < raw.length; i += 2, j++)
-      pairs[j] = [raw[i].toString('latin1'), raw[i + 1].toString('latin1')];
+    let pairs = pairsFromRaw(flat);
     const { state, t } = this;
     if (state.hasSecrets) {
       const r = state.inspectors.swap.redactHeaders(pairs);
@@ -334,7 +339,7 @@ class Exchange {
           Date.now(),
         ),
       (rchain) => {
-        // A block aborts the upstream request: not from inside undici's own onHeaders call.
+        // A block aborts the upstream request: not from inside the parser's own callback.
         if (rchain.decision === 'block') queueMicrotask(() => this.decideHeadSafely(rchain));
         else this.decideHeadSafely(rchain);
       },
@@ -367,7 +372,7 @@ class Exchange {
         error: (e as Error).message,
       });
       this.early = undefined;
-      this.abortUpstream?.(e as Error);
+      this.abortUpstream?.();
       if (this.res.headersSent) {
         this.res.destroy();
         this.finish('error', 'upstream response could not be relayed');
@@ -393,7 +398,7 @@ class Exchange {
     if (res.destroyed) return;
     if (rchain.decision === 'block') {
       this.early = undefined;
-      this.abortUpstream?.(new Error('response blocked'));
+      this.abortUpstream?.();
       this.chain = rchain;
       const v = rchain.blockedBy;
       return this.refuse(
@@ -435,7 +440,7 @@ class Exchange {
       if (encoding !== '' && encoding !== 'identity') {
         if (!DECODABLE.has(encoding)) {
           this.early = undefined;
-          this.abortUpstream?.(new Error('cannot redact'));
+          this.abortUpstream?.();
           return this.refuse(
             {
               status: 502,
@@ -464,8 +469,11 @@ class Exchange {
           res.end();
         });
         decoder.once('error', () => {
-          this.abortUpstream?.(new Error('undecodable response'));
+          // Mid-response: the agent sees a cut connection, never a body that was not redacted.
+          this.upstreamDone = true;
+          this.abortUpstream?.();
           res.destroy();
+          this.finish(decisionOf(this.chain!), `upstream ${encoding} body could not be decoded`);
         });
         this.sink = (c) => decoder.write(c);
         this.sinkEnd = () => decoder.end();
@@ -526,7 +534,7 @@ class Exchange {
     return flowing;
   }
 
-  /** One chunk to the agent; false asks undici to pause until the agent drains. */
+  /** One chunk to the agent; false asks the upstream side to pause until the agent drains. */
   private out(chunk: Buffer): boolean {
     this.delivered(chunk);
     if (this.res.write(chunk)) return true;

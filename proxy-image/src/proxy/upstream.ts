@@ -1,14 +1,12 @@
-// Connections to the real servers: one undici Pool per origin (keep-alive reuse, TLS sessions
-// cached), TLS verified against node's roots, the system store and the policy's extra CA, and
+// Connections to the real servers: one OriginPool per origin (keep-alive reuse, TLS sessions
+// resumed), TLS verified against node's roots, the system store and the policy's extra CA, and
 // every new connection through the SSRF-checked lookup. A reload that changes the trusted CAs
 // gets a new UpstreamPool (fresh connections); one that does not keeps this one.
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import type { LookupFunction } from 'node:net';
 import { createSecureContext, rootCertificates, type SecureContext } from 'node:tls';
-import type { Pool as PoolType } from 'undici';
-// Pool alone, not the package index (which also loads fetch, WebSocket, caches and mocks).
-import Pool from 'undici/lib/dispatcher/pool.js';
+import { OriginPool } from './origin-pool.ts';
 
 const SYSTEM_BUNDLES = [
   '/etc/ssl/certs/ca-certificates.crt', // Debian, Ubuntu, Alpine
@@ -40,7 +38,7 @@ export function upstreamCaKey(extraCaFile: string | undefined, connectTimeoutMs:
 
 export class UpstreamPool {
   readonly secureContext: SecureContext;
-  private readonly pools = new Map<string, PoolType>();
+  private readonly pools = new Map<string, OriginPool>();
 
   constructor(
     readonly lookup: LookupFunction,
@@ -54,28 +52,25 @@ export class UpstreamPool {
   }
 
   /** The keep-alive pool for one origin. */
-  pool(scheme: 'http' | 'https', host: string, port: number): PoolType {
+  pool(scheme: 'http' | 'https', host: string, port: number): OriginPool {
     const origin = `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`;
     let p = this.pools.get(origin);
     if (p === undefined) {
       if (this.pools.size >= MAX_POOLS) {
-        const [oldest, old] = this.pools.entries().next().value as [string, PoolType];
+        const [oldest, old] = this.pools.entries().next().value as [string, OriginPool];
         this.pools.delete(oldest);
-        void old.close().catch(() => {}); // lets its requests in flight finish
+        old.close(); // lets its requests in flight finish
       }
-      p = new Pool(origin, {
-        connections: null,
-        pipelining: 1,
-        keepAliveTimeout: 30_000,
-        keepAliveMaxTimeout: 600_000,
+      p = new OriginPool({
+        scheme,
+        host,
+        port,
+        lookup: this.lookup,
+        secureContext: this.secureContext,
+        connectTimeoutMs: this.connectTimeoutMs,
+        idleTimeoutMs: 30_000,
         // Slow APIs (model inference) may think for minutes before answering.
-        headersTimeout: 600_000,
-        bodyTimeout: 600_000,
-        connect: {
-          timeout: this.connectTimeoutMs,
-          lookup: this.lookup,
-          secureContext: this.secureContext,
-        } as PoolType.Options['connect'],
+        responseTimeoutMs: 600_000,
       });
       this.pools.set(origin, p);
     }
@@ -83,7 +78,7 @@ export class UpstreamPool {
   }
 
   destroy(): void {
-    for (const p of this.pools.values()) void p.destroy().catch(() => {});
+    for (const p of this.pools.values()) p.destroy();
     this.pools.clear();
   }
 }
