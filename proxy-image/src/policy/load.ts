@@ -1,7 +1,8 @@
 // Reads the policy document and the real secret values it points at. Refuses (throws with the
 // field and the fix) rather than starting with a partial policy.
 import { readFileSync, statSync } from 'node:fs';
-import { parsePolicy, type ProxyPolicy } from '../../../operator/api/policy.ts';
+import type { ProxyPolicy } from '../../../operator/api/policy.ts';
+import { parsePolicyIsolated } from './isolated-parse.ts';
 
 export interface LoadedPolicy {
   policy: ProxyPolicy;
@@ -11,7 +12,10 @@ export interface LoadedPolicy {
   files: string[];
 }
 
-export function readPolicyFile(path: string, env: NodeJS.ProcessEnv = process.env): LoadedPolicy {
+export async function readPolicyFile(
+  path: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<LoadedPolicy> {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -26,7 +30,7 @@ export function readPolicyFile(path: string, env: NodeJS.ProcessEnv = process.en
       `the policy file ${path} is not JSON (${(e as Error).message}): render it with agentcage`,
     );
   }
-  const policy = parsePolicy(doc);
+  const policy = await parsePolicyIsolated(doc);
   const files = [path];
   if (policy.upstream.extraCaFile) {
     try {

@@ -188,7 +188,7 @@ export class ProxyServer implements Core {
   /** Loads the policy (refusing to start on an invalid one), the CA, and starts every listener. */
   static async start(opts: ProxyOptions): Promise<ProxyServer> {
     const log = opts.log ?? stderrLogger();
-    const loaded = readPolicyFile(opts.policyPath, opts.env);
+    const loaded = await readPolicyFile(opts.policyPath, opts.env);
     const metrics = new ProxyMetrics();
     const buildInspectors = opts.buildInspectors ?? defaultBuildInspectors;
     const box: { server?: ProxyServer } = {};
@@ -287,7 +287,7 @@ export class ProxyServer implements Core {
     // One reload at a time; a change during one triggers another after it.
     const run = async (): Promise<boolean> => {
       try {
-        const loaded = readPolicyFile(this.opts.policyPath, this.opts.env);
+        const loaded = await readPolicyFile(this.opts.policyPath, this.opts.env);
         const next = await buildState(
           loaded,
           {

@@ -7,6 +7,9 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { build } from 'esbuild';
+import { parsePolicy } from '../../../operator/api/policy.ts';
+import { ValidationError } from '../../../operator/api/validation.ts';
+import { checkPolicyInChild } from '../../../proxy-image/src/policy/isolated-parse.ts';
 import { ProxyServer } from '../../../proxy-image/src/proxy/server.ts';
 import { silentLogger } from '../../../proxy-image/src/log.ts';
 import {
@@ -341,6 +344,36 @@ describe('proxy operations', function () {
       const res = spawnSync(process.execPath, [bundle, '--policy', bad, '--listen', '127.0.0.1:0', '--metrics', '127.0.0.1:0', '--ca-dir', join(dir, 'ca'), '--audit', join(dir, 'x.jsonl')], { encoding: 'utf8' }); // prettier-ignore
       assert.equal(res.status, 1);
       assert.match(res.stderr, /mode/);
+    });
+
+    it('checks the policy in a child running the bundle itself; the schema library never runs in the proxy', async () => {
+      const doc = policyDoc(shared.up, { secretFile: join(dir, 'API_KEY3'), extraCaFile: join(dir, 'y') });
+      assert.deepEqual(await checkPolicyInChild(doc, bundle), parsePolicy(doc));
+      await assert.rejects(
+        checkPolicyInChild({ ...doc, mode: 'sideways' }, bundle),
+        (e: Error) => e instanceof ValidationError && /mode/.test(e.message),
+      );
+      // The running proxy's own thread: zod registers itself on globalThis when it is evaluated.
+      const secretFile = join(dir, 'API_KEY3');
+      writeFileSync(secretFile, REAL_KEY);
+      const policy = join(dir, 'policy3.json');
+      writeFileSync(policy, JSON.stringify({ ...doc, upstream: {} }));
+      const probe = join(dir, 'probe.cjs');
+      writeFileSync(
+        probe,
+        `process.on('SIGUSR2', () => process.stderr.write('zod in this thread: ' + ('__zod_globalRegistry' in globalThis) + '\\n'));\n`,
+      );
+      const child = spawn(process.execPath, ['--require', probe, bundle, '--policy', policy, '--listen', '127.0.0.1:0', '--metrics', '127.0.0.1:0', '--ca-dir', join(dir, 'ca3'), '--audit', join(dir, 'a3.jsonl')], { stdio: ['ignore', 'ignore', 'pipe'] }); // prettier-ignore
+      let stderr = '';
+      child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+      try {
+        await until(() => /"proxy ready"/.test(stderr), 'the proxy to start', 20000);
+        child.kill('SIGUSR2');
+        await until(() => /zod in this thread: /.test(stderr), 'the probe to answer', 5000);
+        assert.match(stderr, /zod in this thread: false/);
+      } finally {
+        child.kill('SIGKILL');
+      }
     });
 
     it('serves, then on SIGTERM finishes the request in flight, flushes every decision and exits 0', async () => {
