@@ -1,5 +1,7 @@
 // Command-line front of the proxy, shared by the image entry point (main.ts) and the
 // `agentcage proxy` verb, so both take exactly the same flags.
+// First import: V8 flags must be set before the proxy allocates anything (see v8-flags.ts).
+import './v8-flags.ts';
 import { Command, InvalidArgumentError } from 'commander';
 import { stderrLogger } from './log.ts';
 import { parseStaticHosts } from './net/lookup.ts';
