@@ -317,7 +317,9 @@ describe('upstream client (OriginPool)', () => {
   });
 
   it('HTTPS: verifies the server against the given CAs; an untrusted server is a TLS error', async () => {
-    const srv = https.createServer({ cert: pki.certPem, key: pki.keyPem }, (_q, res) => res.end('secure'));
+    const srv = https.createServer({ cert: pki.certPem, key: pki.keyPem }, (q, res) =>
+      res.end(q.url!.startsWith('/big/') ? Buffer.alloc(300_000, q.url!.slice(5)) : 'secure'),
+    );
     srv.listen(0, '127.0.0.1');
     await once(srv, 'listening');
     const port = (srv.address() as AddressInfo).port;
@@ -333,6 +335,10 @@ describe('upstream client (OriginPool)', () => {
     const ok = await send(trusted);
     assert.equal(ok.error, undefined);
     assert.equal(ok.body.toString(), 'secure');
+    // Decrypted records go through the shared read buffer too: concurrent bodies stay apart.
+    const letters = ['p', 'q', 'r', 's'];
+    const big = await Promise.all(letters.map((l) => send(trusted, { path: `/big/${l}` })));
+    big.forEach((r, i) => assert.ok(r.body.equals(Buffer.alloc(300_000, letters[i])), `body ${letters[i]}`));
     const other = mintTestPki(['origin.test'], 'some other CA');
     const untrusted = poolFor(port, {
       scheme: 'https',
