@@ -68,7 +68,12 @@ export const PODMAN_SECRET_KEY = 'value';
  * The proxy's command-line arguments (proxy-image/src/cli.ts): the image's ENTRYPOINT is the proxy.
  * The audit goes to stdout, so `kubectl logs` / `podman logs` carry it.
  */
-export function proxyArgs(opts: { transparent: boolean; har: boolean }): string[] {
+export function proxyArgs(opts: {
+  transparent: boolean;
+  har: boolean;
+  /** networks whose connections the metrics port resets: the agent's, where it can reach it */
+  metricsDeny?: string[];
+}): string[] {
   const args = [
     '--policy',
     PATHS.policyFile,
@@ -81,6 +86,7 @@ export function proxyArgs(opts: { transparent: boolean; har: boolean }): string[
     '--audit',
     '-',
   ];
+  for (const cidr of opts.metricsDeny ?? []) args.push('--metrics-deny', cidr);
   if (opts.har) args.push('--har', PATHS.harFile);
   if (opts.transparent)
     args.push(

@@ -262,7 +262,8 @@ export function renderPodman(cage: Cage, ctx: PodmanContext = {}): PodmanPlan {
           name: 'proxy',
           image: img.proxy,
           imagePullPolicy: pullPolicy(img.proxy),
-          args: proxyArgs({ transparent, har: cage.spec.capture.har }),
+          // The agent shares the cage network with the proxy's address there: keep it off /metrics.
+          args: proxyArgs({ transparent, har: cage.spec.capture.har, metricsDeny: [addr.subnet] }),
           env: [
             ...cage.spec.secrets.map((s) =>
               secretEnv(proxySecretEnv(s.name), n.podmanSecret(s.name), PODMAN_SECRET_KEY),

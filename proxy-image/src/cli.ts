@@ -28,6 +28,7 @@ export interface CliOptions {
   policy: string;
   listen: string;
   metrics: string;
+  metricsDeny: string[];
   caDir: string;
   audit: string;
   har?: string;
@@ -43,6 +44,12 @@ export function addProxyOptions(cmd: Command): Command {
     .requiredOption('--policy <file>', 'the rendered policy document (JSON)', DEFAULTS.policy)
     .option('--listen <host:port>', 'explicit (forward) proxy listener', DEFAULTS.listen)
     .option('--metrics <host:port>', 'metrics, /healthz and /readyz listener', DEFAULTS.metrics)
+    .option(
+      '--metrics-deny <cidr>',
+      "reset metrics connections from this network (repeatable; the agent's network when it can reach the proxy's address)",
+      (v: string, prev: string[]) => [...prev, v],
+      [] as string[],
+    )
     .option(
       '--ca-dir <dir>',
       'directory with the cage CA (ca.crt, ca.key); minted there when absent',
@@ -69,6 +76,7 @@ export async function startFromCli(o: CliOptions): Promise<ProxyServer> {
     policyPath: o.policy,
     listen,
     metrics: parseAddress(o.metrics),
+    metricsDeny: o.metricsDeny,
     caDir: o.caDir,
     auditPath: o.audit,
     harPath: o.har,

@@ -259,6 +259,15 @@ describe('local cage on podman (e2e)', function () {
     assert.equal((await client<Reply>(A, ['request', 'GET', 'https://api.example.test/'])).status, 200);
   });
 
+  it("the agent cannot read the proxy's metrics port; its proxy port is the twin that answers", async () => {
+    const r = await inAgent(
+      A,
+      `for p in 9090 3128; do node -e "require('net').connect(+process.argv[1],'${addrA.proxy}').on('connect',function(){this.write('GET /readyz HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n')}).on('data',d=>{console.log(String(d).split(' ')[0]);process.exit(0)}).on('error',e=>{console.log(['ECONNRESET','EPIPE'].includes(e.code)?'RESET':e.code);process.exit(0)}).on('close',()=>console.log('CLOSED'))" $p; done`,
+    );
+    // 9090 is reset before a byte is read; 3128 answers (a 400: /readyz is not a proxy request).
+    assert.deepEqual(r.stdout.trim().split('\n'), ['RESET', 'HTTP/1.1'], r.stdout + r.stderr);
+  });
+
   it('host services are unreachable through the bridge gateway and IPv6 link-local (an uncaged container reaches them)', async () => {
     const bridge = record(A).bridge!;
     const ll = /inet6 (fe80::[0-9a-f:]+)/.exec(

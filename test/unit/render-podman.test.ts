@@ -295,6 +295,18 @@ describe('renderPodman', () => {
     assert.deepEqual(renderPodman(c, CTX), renderPodman(c, CTX));
   });
 
+  it("keeps the agent off the proxy's metrics: the proxy resets connections from the cage network", () => {
+    const plan = renderPodman(fullCage(), CTX);
+    const args = pod(plan, 'proxy').spec!.containers[0].args!;
+    assert.equal(args[args.indexOf('--metrics-deny') + 1], plan.network.subnet);
+    // The agent is on that network; the dns pod's address is too (it has no business there either).
+    const agentIp = plan.pods.find((p) => p.component === 'agent')!.networks[0].ip!;
+    assert.equal(
+      agentIp.split('.').slice(0, 3).join('.'),
+      plan.network.subnet.split('.').slice(0, 3).join('.'),
+    );
+  });
+
   const help = podmanHelp('kube', 'play');
   (help ? it : it.skip)(
     'uses only flags this podman knows (kube play, network create, secret create)',

@@ -103,8 +103,8 @@ export function classifyAddress(ip: string): string | undefined {
   return undefined;
 }
 
-/** Parses policy.ssrf.allowCidrs; throws naming the entry that does not parse. */
-export function parseAllowCidrs(cidrs: readonly string[]): BlockList {
+/** Parses CIDRs into a BlockList; throws naming the entry (`where(i)`) that does not parse. */
+export function parseCidrs(cidrs: readonly string[], where: (i: number) => string): BlockList {
   const list = new BlockList();
   cidrs.forEach((c, i) => {
     const m = /^([0-9a-fA-F.:]+)\/(\d{1,3})$/.exec(c.trim());
@@ -112,12 +112,17 @@ export function parseAllowCidrs(cidrs: readonly string[]): BlockList {
     const prefix = m ? Number(m[2]) : NaN;
     if (!m || family === 0 || prefix > (family === 4 ? 32 : 128)) {
       throw new Error(
-        `ssrf.allowCidrs[${i}]: "${c}" is not a CIDR such as "127.0.0.0/8" or "fd00::/8": fix or remove it`,
+        `${where(i)}: "${c}" is not a CIDR such as "127.0.0.0/8" or "fd00::/8": fix or remove it`,
       );
     }
     list.addSubnet(m[1], prefix, family === 4 ? 'ipv4' : 'ipv6');
   });
   return list;
+}
+
+/** Parses policy.ssrf.allowCidrs; throws naming the entry that does not parse. */
+export function parseAllowCidrs(cidrs: readonly string[]): BlockList {
+  return parseCidrs(cidrs, (i) => `ssrf.allowCidrs[${i}]`);
 }
 
 export class SsrfGuard {

@@ -2,7 +2,7 @@
 // server that intercepted tunnels feed, policy loading and hot reload, metrics, graceful shutdown.
 import { mkdirSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import net, { type AddressInfo, type Socket } from 'node:net';
+import net, { type AddressInfo, type BlockList, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
@@ -15,6 +15,7 @@ import { stderrLogger, type Logger } from '../log.ts';
 import { ProxyMetrics } from '../metrics/metrics.ts';
 import { startMetricsServer } from '../metrics/server.ts';
 import type { StaticHosts } from '../net/lookup.ts';
+import { parseCidrs } from '../net/ssrf.ts';
 import { readPolicyFile } from '../policy/load.ts';
 import { FileWatcher } from '../policy/watch.ts';
 import { loadOrMintCa, type CageCa } from '../tls/ca.ts';
@@ -39,6 +40,8 @@ export interface ProxyOptions {
   listen: Address;
   /** undefined: no metrics listener (tests that do not need one) */
   metrics?: Address;
+  /** CIDRs whose connections the metrics listener resets (the agent's network on podman) */
+  metricsDeny?: string[];
   caDir: string;
   auditPath: string; // '-' for stdout
   harPath?: string;
@@ -99,6 +102,7 @@ export class ProxyServer implements Core {
   private transparentHttp?: http.Server;
   private transparentTls?: net.Server;
   private metricsServer?: http.Server;
+  private readonly metricsDeny?: BlockList;
   private readonly wss: WebSocketServer;
   private readonly sockets = new Set<Duplex>();
   private watcher?: FileWatcher;
@@ -108,12 +112,20 @@ export class ProxyServer implements Core {
 
   private constructor(
     private readonly opts: ProxyOptions,
-    initial: { state: ProxyState; ca: CageCa; audit: Auditor; metrics: ProxyMetrics; log: Logger },
+    initial: {
+      state: ProxyState;
+      ca: CageCa;
+      audit: Auditor;
+      metrics: ProxyMetrics;
+      log: Logger;
+      metricsDeny?: BlockList;
+    },
   ) {
     this.state = initial.state;
     this.ca = initial.ca;
     this.audit = initial.audit;
     this.metrics = initial.metrics;
+    this.metricsDeny = initial.metricsDeny;
     this.log = initial.log;
     this.buildInspectors = opts.buildInspectors ?? defaultBuildInspectors;
     this.defaults = opts.transparentDefaultPorts ?? { http: 80, https: 443 };
@@ -188,6 +200,10 @@ export class ProxyServer implements Core {
   /** Loads the policy (refusing to start on an invalid one), the CA, and starts every listener. */
   static async start(opts: ProxyOptions): Promise<ProxyServer> {
     const log = opts.log ?? stderrLogger();
+    // Flags first: a bad one fails before anything is read or minted.
+    const metricsDeny = opts.metricsDeny?.length
+      ? parseCidrs(opts.metricsDeny, () => '--metrics-deny')
+      : undefined;
     const loaded = await readPolicyFile(opts.policyPath, opts.env);
     const metrics = new ProxyMetrics();
     const buildInspectors = opts.buildInspectors ?? defaultBuildInspectors;
@@ -217,7 +233,7 @@ export class ProxyServer implements Core {
     const har = harPath ? new HarWriter(harPath, view) : undefined;
     const audit = new Auditor(lines, har, view);
     audit.use(loaded.policy, state.scrub);
-    const server = new ProxyServer(opts, { state, ca, audit, metrics, log });
+    const server = new ProxyServer(opts, { state, ca, audit, metrics, log, metricsDeny });
     box.server = server;
     server.generation = 1;
     metrics.policyGeneration.set(1);
@@ -267,6 +283,7 @@ export class ProxyServer implements Core {
         this.opts.metrics.host,
         this.opts.metrics.port,
         () => this.isReady,
+        this.metricsDeny,
       );
       this.metricsServer = m.server;
       this.ports.metrics = m.port;

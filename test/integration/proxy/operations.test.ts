@@ -85,6 +85,33 @@ describe('proxy operations', function () {
     assert.equal(fromAgentSide.status, 400);
   });
 
+  it('--metrics-deny resets metrics connections from that network; other addresses are served', async () => {
+    const r = await startRig({}, { metricsDeny: ['127.0.0.2/32'] }, { pki: shared.pki, up: shared.up });
+    try {
+      const m = r.proxy.ports.metrics!;
+      const from = (localAddress: string) =>
+        new Promise<string>((resolve) => {
+          const req = http.get({ host: '127.0.0.1', port: m, path: '/metrics', localAddress }, (res) => {
+            res.resume();
+            resolve(String(res.statusCode));
+          });
+          req.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+        });
+      // Reset before a byte is read (the request write may see the reset first).
+      assert.match(await from('127.0.0.2'), /^(ECONNRESET|EPIPE)$/);
+      assert.equal(await from('127.0.0.1'), '200'); // the allowed twin
+      // The proxy port is not affected.
+      const ok = await curl(['-x', r.proxyUrl, `http://api.test:${shared.up.httpPort}/1k`]);
+      assert.equal(ok.status, 200);
+    } finally {
+      await r.close();
+    }
+    await assert.rejects(
+      startRig({}, { metricsDeny: ['10.0.0.0/33'] }, { pki: shared.pki, up: shared.up }),
+      /--metrics-deny: "10\.0\.0\.0\/33" is not a CIDR/,
+    );
+  });
+
   it('/healthz and /readyz answer; readyz turns 503 once shutdown begins', async () => {
     const r = await startRig({}, { shutdownGraceMs: 2000 }, { pki: shared.pki, up: shared.up });
     const m = r.proxy.ports.metrics!;
