@@ -434,8 +434,4 @@ export class OriginPool {
     for (const c of [...this.all]) c.destroy();
     this.idleConns.length = 0;
   }
-
-  get size(): { idle: number; open: number } {
-    return { idle: this.idleConns.length, open: this.all.size };
-  }
 }
