@@ -4,7 +4,9 @@
 // One request per connection at a time (no pipelining). A connection goes back to the pool
 // only after a complete response with keep-alive and nothing after it: a server that sends
 // more than it was asked for is cut off, so one request's leftovers can never become the next
-// one's response.
+// one's response. llhttp reads every head; a Content-Length body is counted out here instead,
+// so its bytes reach the caller as views of the read buffer rather than as a copy per chunk
+// (the parser copies every body chunk into a new buffer).
 import net, { isIP, type LookupFunction } from 'node:net';
 import tls, { type SecureContext } from 'node:tls';
 import { HTTPParser } from 'node:_http_common';
@@ -15,8 +17,11 @@ export interface ResponseHandler {
   onConnect(abort: () => void): void;
   /** flat [name, value, ...] as received; false pauses the body until `resume` */
   onHeaders(status: number, headers: string[], resume: () => void, statusText: string): boolean;
-  /** false pauses reading until `resume` */
-  onData(chunk: Buffer): boolean;
+  /**
+   * false pauses reading until `resume`. `volatile`: the bytes lie in the shared read buffer,
+   * which the next read overwrites, so they are valid only during this call: copy what is kept.
+   */
+  onData(chunk: Buffer, volatile: boolean): boolean;
   onComplete(): void;
   onError(err: Error): void;
 }
@@ -50,9 +55,9 @@ const PATH_BAD = /[^\x21-\x7e\x80-\xff]/;
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 const MAX_HEADER_BYTES = 16 * 1024;
 /**
- * Every upstream socket reads into this one buffer (net's `onread`), and the parser copies out
- * what it keeps before the read returns: no read buffer per socket read, which at 64 KiB
- * responses was about 5 MB of peak RSS waiting for the garbage collector.
+ * Every upstream socket reads into this one buffer (net's `onread`): no read buffer per socket
+ * read, which at 64 KiB responses was about 5 MB of peak RSS waiting for the garbage collector.
+ * The parser copies out what it keeps; Content-Length bodies go to the caller as volatile views.
  */
 const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
@@ -123,6 +128,8 @@ class Connection {
   private pending: string[] = [];
   private idleMs: number;
   private closed = false;
+  /** bytes of a Content-Length body still to come, counted here rather than by the parser */
+  private bodyLeft = 0;
 
   constructor(
     readonly pool: OriginPool,
@@ -195,16 +202,23 @@ class Connection {
     this.keepAlive = shouldKeepAlive;
     if (shouldKeepAlive) this.idleMs = keepAliveHint(flat, this.pool.idleTimeoutMs);
     if (!ex.handler.onHeaders(status, flat, ex.resume, statusText)) this.pause(ex);
-    return ex.req.method === 'HEAD' ? 1 : 0;
+    if (ex.req.method === 'HEAD') return 1;
+    const length = status === 204 || status === 304 ? 0 : contentLength(flat);
+    if (length <= 0) return 0;
+    // The parser ends the message at the head and execute() returns where the head ended
+    // (llhttp's skip-body-and-pause answer); onRead counts the body out from there.
+    this.bodyLeft = length;
+    return 2;
   };
 
   private readonly onBody = (chunk: Buffer): void => {
     const ex = this.ex;
     if (ex === undefined || ex.done) return;
-    if (!ex.handler.onData(chunk)) this.pause(ex);
+    if (!ex.handler.onData(chunk, false)) this.pause(ex);
   };
 
   private readonly onMessageComplete = (): void => {
+    if (this.bodyLeft > 0) return; // the parser stopped at the head of a counted body
     const ex = this.ex;
     if (ex === undefined || !ex.answered) return; // end of a 1xx
     this.ex = undefined;
@@ -231,6 +245,10 @@ class Connection {
       this.destroy();
       return;
     }
+    if (this.bodyLeft > 0) {
+      this.bodyBytes(chunk);
+      return;
+    }
     const r = this.parser.execute(chunk);
     if (typeof r !== 'number') {
       const ex = this.ex;
@@ -244,6 +262,10 @@ class Connection {
       ex?.fail(errorWithCode('upstream sent a response that was not asked for', 'EPROTO'));
       return;
     }
+    if (this.bodyLeft > 0) {
+      if (r < chunk.length) this.bodyBytes(chunk.subarray(r));
+      return;
+    }
     // The response ended inside this chunk: reuse the connection only if nothing followed it.
     if (this.ex === undefined) {
       if (this.keepAlive && r === chunk.length && !this.socket.destroyed) this.pool.release(this);
@@ -251,9 +273,30 @@ class Connection {
     }
   }
 
+  /** Bytes of a Content-Length body (and perhaps what follows it). */
+  private bodyBytes(chunk: Buffer): void {
+    const ex = this.ex!;
+    const n = Math.min(this.bodyLeft, chunk.length);
+    this.bodyLeft -= n;
+    if (!ex.done && !ex.handler.onData(n === chunk.length ? chunk : chunk.subarray(0, n), true))
+      this.pause(ex);
+    if (this.bodyLeft > 0) return;
+    // Complete: a fresh parser state for the next response on this connection.
+    this.parser.initialize(HTTPParser.RESPONSE, {}, MAX_HEADER_BYTES, HTTPParser.kLenientNone);
+    this.onMessageComplete();
+    // As for parsed bodies: reuse only if nothing followed the body.
+    if (this.keepAlive && n === chunk.length && !this.socket.destroyed) this.pool.release(this);
+    else this.destroy();
+  }
+
   private readonly onSocketEnd = (): void => {
     // A close-delimited body ends here; a cut one is an error.
     const ex = this.ex;
+    if (ex !== undefined && this.bodyLeft > 0) {
+      this.destroy();
+      this.lost(ex, 'upstream closed the connection before the response was complete');
+      return;
+    }
     if (ex !== undefined) {
       const r = this.parser.finish();
       if (r instanceof Error && this.ex !== undefined) {
@@ -317,6 +360,20 @@ class Connection {
     this.reused = true;
     this.socket.setTimeout(this.idleMs);
   }
+}
+
+/**
+ * The body length a head announces, or -1 when the parser must frame the body (chunked, or
+ * read to the end). llhttp has already refused bad, repeated or conflicting lengths.
+ */
+function contentLength(flat: string[]): number {
+  let length = -1;
+  for (let i = 0; i < flat.length; i += 2) {
+    const n = flat[i];
+    if (n.length === 17 && n.toLowerCase() === 'transfer-encoding') return -1;
+    if (n.length === 14 && n.toLowerCase() === 'content-length') length = Number(flat[i + 1].trim());
+  }
+  return Number.isSafeInteger(length) ? length : -1;
 }
 
 /** `Keep-Alive: timeout=N` from the server: close our side a second before it closes its side. */

@@ -18,6 +18,8 @@ interface Result {
   status: number;
   headers: string[];
   body: Buffer;
+  /** per body chunk: whether it came as a volatile view of the read buffer */
+  volatile: boolean[];
   error?: Error & { code?: string };
 }
 
@@ -29,7 +31,7 @@ function send(
 ): Promise<Result> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
-    const r: Result = { status: 0, headers: [], body: Buffer.alloc(0) };
+    const r: Result = { status: 0, headers: [], body: Buffer.alloc(0), volatile: [] };
     let resume = () => {};
     pool.dispatch(
       { method: 'GET', path: '/', headers: ['host', 'origin.test'], body: null, ...req },
@@ -41,8 +43,9 @@ function send(
           resume = res;
           return true;
         },
-        onData: (c) => {
+        onData: (c, volatile) => {
           chunks.push(Buffer.from(c));
+          r.volatile.push(volatile);
           return hooks.onData ? hooks.onData(c, resume) : true;
         },
         onComplete: () => resolve({ ...r, body: Buffer.concat(chunks) }),
@@ -305,6 +308,43 @@ describe('upstream client (OriginPool)', () => {
     rs.forEach((r, i) => assert.ok(r.body.equals(Buffer.alloc(200_000, letters[i])), `body ${letters[i]}`));
     pool.destroy();
     srv.close();
+  });
+
+  it('counts out Content-Length bodies split anywhere across reads, as volatile views; chunked ones are copies', async () => {
+    // Head and body in separate writes, the body in pieces, then the next response: every split
+    // a server might make, with the connection reused throughout.
+    const s = await rawServer((sock, head, n) => {
+      const body = `body number ${n} `.repeat(50);
+      const all = `HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+      if (head.includes('/chunked')) {
+        sock.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n');
+        return;
+      }
+      const cuts = [n * 7, n * 7 + 40, all.length - 3].filter((c) => c > 0 && c < all.length);
+      let from = 0;
+      cuts.forEach((c, i) => {
+        const part = all.slice(from, c);
+        setTimeout(() => sock.write(part), i * 15);
+        from = c;
+      });
+      setTimeout(() => sock.write(all.slice(from)), cuts.length * 15);
+    });
+    const pool = poolFor(s.port);
+    for (let n = 1; n <= 6; n++) {
+      const r = await send(pool);
+      assert.equal(r.error, undefined);
+      assert.equal(r.body.toString(), `body number ${n} `.repeat(50));
+      assert.ok(
+        r.volatile.length > 0 && r.volatile.every((v) => v),
+        'Content-Length body chunks are volatile',
+      );
+    }
+    const chunked = await send(pool, { path: '/chunked' });
+    assert.equal(chunked.body.toString(), 'hello');
+    assert.deepEqual(chunked.volatile, [false], 'the parser hands chunked bodies over as copies');
+    assert.equal(s.connections, 1, 'one connection for every response');
+    pool.destroy();
+    await s.close();
   });
 
   it('times out a silent server with ETIMEDOUT', async () => {
