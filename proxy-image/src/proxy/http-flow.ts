@@ -14,6 +14,7 @@ import { forwardHeaders, pairsFromRaw, REQUEST_DROP } from './headers.ts';
 import { turnaway, withChain } from './admission.ts';
 import { sendRefusal, type Refusal } from './respond.ts';
 import type { ResponseHandler } from './origin-pool.ts';
+import { copyToSlab } from './slabs.ts';
 import type { ProxyState } from './state.ts';
 
 /**
@@ -176,7 +177,8 @@ class Exchange implements ResponseHandler {
   private earlySize = 0;
   private earlyComplete = false;
   private drainPending = false;
-  private sink: (chunk: Buffer) => boolean = () => true;
+  /** `volatile`: the chunk is valid only during the call (see ResponseHandler.onData) */
+  private sink: (chunk: Buffer, volatile: boolean) => boolean = () => true;
   private sinkEnd: () => void = () => {};
 
   constructor(
@@ -347,13 +349,13 @@ class Exchange implements ResponseHandler {
     return true;
   }
 
-  onData(chunk: Buffer): boolean {
+  onData(chunk: Buffer, volatile: boolean): boolean {
     if (this.early !== undefined) {
-      this.early.push(chunk);
+      this.early.push(volatile ? Buffer.from(chunk) : chunk);
       this.earlySize += chunk.length;
       return this.earlySize < BUFFER_REDACT_MAX;
     }
-    return this.sink(chunk);
+    return this.sink(chunk, volatile);
   }
 
   onComplete(): void {
@@ -430,7 +432,7 @@ class Exchange implements ResponseHandler {
       this.sinkEnd = () => res.end();
     } else if (!state.hasSecrets) {
       this.writeHead(forwardHeaders(pairs));
-      this.sink = (c) => this.out(c);
+      this.sink = (c, volatile) => this.out(c, volatile);
       this.sinkEnd = () => res.end();
     } else {
       const redactor = state.inspectors.swap.createRedactor();
@@ -458,13 +460,13 @@ class Exchange implements ResponseHandler {
               : zlib.createGunzip();
         this.writeHead(forwardHeaders(pairs, { drop: DROP_LENGTH_AND_ENCODING }));
         decoder.on('data', (c: Buffer) => {
-          if (!this.outAll(redactor.push(c))) {
+          if (!this.outAll(redactor.push(c), undefined)) {
             decoder.pause();
             res.once('drain', () => decoder.resume());
           }
         });
         decoder.once('end', () => {
-          this.outAll(redactor.end());
+          this.outAll(redactor.end(), undefined);
           collect();
           res.end();
         });
@@ -475,39 +477,40 @@ class Exchange implements ResponseHandler {
           res.destroy();
           this.finish(decisionOf(this.chain!), `upstream ${encoding} body could not be decoded`);
         });
-        this.sink = (c) => decoder.write(c);
+        // zlib reads its input later, on the thread pool: it gets its own copy.
+        this.sink = (c, volatile) => decoder.write(volatile ? Buffer.from(c) : c);
         this.sinkEnd = () => decoder.end();
       } else if (length !== undefined && length <= BUFFER_REDACT_MAX) {
         // Small and whole: redact all of it and keep an exact Content-Length.
         const parts: Buffer[] = [];
         let size = 0;
-        const keep = (out: Buffer[]) => {
+        const keep = (out: Buffer[], from: Buffer | undefined) => {
           for (const b of out) {
-            parts.push(b);
+            parts.push(from !== undefined && b.buffer === from.buffer ? Buffer.from(b) : b);
             size += b.length;
           }
         };
-        this.sink = (c) => {
-          keep(redactor.push(c));
+        this.sink = (c, volatile) => {
+          keep(redactor.push(c), volatile ? c : undefined);
           return true;
         };
         this.sinkEnd = () => {
-          keep(redactor.end());
+          keep(redactor.end(), undefined);
           collect();
           const out = forwardHeaders(pairs, { drop: DROP_LENGTH });
           out.push('content-length', String(size));
           this.writeHead(out);
           // The parts go out as one writev: no copy into a joined buffer.
           res.cork();
-          for (const p of parts) this.out(p);
+          for (const p of parts) this.out(p, false);
           res.end();
           res.uncork();
         };
       } else {
         this.writeHead(forwardHeaders(pairs, { drop: DROP_LENGTH }));
-        this.sink = (c) => this.outAll(redactor.push(c));
+        this.sink = (c, volatile) => this.outAll(redactor.push(c), volatile ? c : undefined);
         this.sinkEnd = () => {
-          this.outAll(redactor.end());
+          this.outAll(redactor.end(), undefined);
           collect();
           res.end();
         };
@@ -516,7 +519,7 @@ class Exchange implements ResponseHandler {
     const early = this.early ?? [];
     this.early = undefined;
     let flowing = true;
-    for (const c of early) flowing = this.sink(c) && flowing;
+    for (const c of early) flowing = this.sink(c, false) && flowing;
     if (this.earlyComplete) this.sinkEnd();
     else if (!flowing) res.once('drain', () => this.resumeUpstream?.());
     else if (this.earlySize >= BUFFER_REDACT_MAX) this.resumeUpstream?.();
@@ -527,17 +530,29 @@ class Exchange implements ResponseHandler {
     this.res.writeHead(this.status, this.statusText, flat);
   }
 
-  /** Parts to the agent in order; false when the agent's socket asks to wait (see out). */
-  private outAll(parts: readonly Buffer[]): boolean {
+  /**
+   * Parts to the agent in order; false when the agent's socket asks to wait (see out). Parts
+   * that share memory with `volatileFrom` (the redactor hands back views of its input) are
+   * volatile.
+   */
+  private outAll(parts: readonly Buffer[], volatileFrom: Buffer | undefined): boolean {
     let flowing = true;
-    for (const p of parts) if (p.length > 0) flowing = this.out(p) && flowing;
+    for (const p of parts)
+      if (p.length > 0)
+        flowing = this.out(p, volatileFrom !== undefined && p.buffer === volatileFrom.buffer) && flowing;
     return flowing;
   }
 
   /** One chunk to the agent; false asks the upstream side to pause until the agent drains. */
-  private out(chunk: Buffer): boolean {
+  private out(chunk: Buffer, volatile: boolean): boolean {
     this.delivered(chunk);
-    if (this.res.write(chunk)) return true;
+    let written: boolean;
+    if (volatile) {
+      // The socket may hold the chunk after this call returns: write a copy it owns.
+      const copy = copyToSlab(chunk);
+      written = this.res.write(copy.data, copy.done);
+    } else written = this.res.write(chunk);
+    if (written) return true;
     if (!this.drainPending) {
       this.drainPending = true;
       this.res.once('drain', () => {

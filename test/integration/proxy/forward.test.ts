@@ -10,6 +10,7 @@ import {
   connectTunnel,
   curl,
   jsonBody,
+  patternBody,
   PLACEHOLDER,
   REAL_KEY,
   startRig,
@@ -209,6 +210,35 @@ describe('proxy, explicit mode: curl and fetch through the forward proxy', funct
         assert.match(r.headers, /transfer-encoding: chunked/i);
         assert.doesNotMatch(r.headers, /content-length/i);
       }
+    }
+  });
+
+  it('keeps concurrent Content-Length bodies intact and apart behind slow agents, HTTP and HTTPS', async () => {
+    // Upstream bytes are read into one shared buffer and copied into reused buffers on their
+    // way to each agent; agents reading slowly keep those copies queued. A buffer reused too
+    // early, or bytes read from the shared buffer too late, would show here as a wrong line.
+    const seeds = ['a', 'b', 'c', 'd', 'e', 'f'];
+    const lines = 40_000; // 440 KB each
+    for (const url of [http, https]) {
+      const rs = await Promise.all(
+        seeds.map((s) =>
+          curl([
+            '-x',
+            rig.proxyUrl,
+            '--cacert',
+            rig.caPath,
+            '--limit-rate',
+            '2M',
+            url(`/pattern/${s}/${lines}`),
+          ]),
+        ),
+      );
+      rs.forEach((r, i) => {
+        assert.equal(r.status, 200, r.stderr);
+        const want = patternBody(seeds[i], lines).toString('latin1').replace(REAL_KEY, PLACEHOLDER);
+        assert.equal(r.body.length, want.length, `${url('')} ${seeds[i]}: length`);
+        assert.ok(r.body === want, `${url('')} ${seeds[i]}: byte for byte, the real value redacted`);
+      });
     }
   });
 

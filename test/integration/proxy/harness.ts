@@ -53,6 +53,17 @@ export interface Upstream {
 export const BODY_1K = Buffer.alloc(1024, 'a');
 export const BODY_64K = Buffer.alloc(64 * 1024, 'b');
 
+/**
+ * A body that names its seed and line number on every 11-byte line, with the real value near
+ * the middle: bytes from another response, or from elsewhere in this one, cannot pass for it.
+ */
+export function patternBody(seed: string, lines: number): Buffer {
+  const body = Buffer.alloc(lines * 11);
+  for (let i = 0; i < lines; i++) body.write(`${seed[0]}${String(i).padStart(9, '0')}\n`, i * 11, 'latin1');
+  body.write(REAL_KEY, Math.floor(lines / 2) * 11 + 3);
+  return body;
+}
+
 function handler(seen: Upstream['seen']) {
   return (req: http.IncomingMessage, res: http.ServerResponse) => {
     const chunks: Buffer[] = [];
@@ -84,6 +95,14 @@ function handler(seen: Upstream['seen']) {
         if (body.length > 16 * 1024 + 10) body.write(REAL_KEY, 16 * 1024 - 9);
         else body.write(REAL_KEY, 10);
         return res.writeHead(200, { 'content-type': 'text/plain', 'content-length': body.length }).end(body);
+      }
+      if (path.startsWith('/pattern/')) {
+        // /pattern/SEED/LINES: patternBody with a Content-Length, written in uneven pieces.
+        const [seed, lines] = path.slice(9).split('/');
+        const body = patternBody(seed, Number(lines));
+        res.writeHead(200, { 'content-type': 'text/plain', 'content-length': body.length });
+        for (let off = 0; off < body.length; off += 70_001) res.write(body.subarray(off, off + 70_001));
+        return res.end();
       }
       if (path === '/slow') {
         setTimeout(() => res.writeHead(200, { 'content-type': 'text/plain' }).end('slow done'), 300);
