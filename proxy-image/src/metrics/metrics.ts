@@ -1,7 +1,10 @@
 // The proxy's Prometheus metrics (prom-client, own registry). Label values are a small fixed
 // set (never a host or a path), and the children on the hot path are bound once.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { Counter, Gauge, Registry } from 'prom-client';
+import type { Counter, Gauge, Registry } from 'prom-client';
+import CounterImpl from 'prom-client/lib/counter.js';
+import GaugeImpl from 'prom-client/lib/gauge.js';
+import RegistryImpl from 'prom-client/lib/registry.js';
 import { FastCounter, type CounterChild } from './fast-counter.ts';
 import { FastHistogram } from './fast-histogram.ts';
 
@@ -9,7 +12,7 @@ export type RequestDecision = 'allow' | 'flag' | 'block' | 'rate_limited' | 'err
 export type Scheme = 'http' | 'https' | 'ws' | 'wss' | 'tunnel';
 
 export class ProxyMetrics {
-  readonly registry = new Registry();
+  readonly registry = new RegistryImpl();
   private readonly requests: FastCounter;
   private readonly bytes: FastCounter;
   private readonly inspector: FastHistogram;
@@ -50,41 +53,41 @@ export class ProxyMetrics {
       [0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5],
       this.registry,
     );
-    this.certificatesMinted = new Counter({
+    this.certificatesMinted = new CounterImpl({
       name: 'agentcage_proxy_certificates_minted_total',
       help: 'Leaf certificates minted for TLS interception.',
       registers,
     });
-    this.rateLimited = new Counter({
+    this.rateLimited = new CounterImpl({
       name: 'agentcage_proxy_rate_limited_total',
       help: 'Requests refused with 429 by the per-host rate limit.',
       registers,
     });
-    this.upstreamErrors = new Counter({
+    this.upstreamErrors = new CounterImpl({
       name: 'agentcage_proxy_upstream_errors_total',
       help: 'Failures talking to upstream servers, by kind.',
       labelNames: ['reason'],
       registers,
     });
-    this.connections = new Gauge({
+    this.connections = new GaugeImpl({
       name: 'agentcage_proxy_open_connections',
       help: 'Client connections currently open, by listener.',
       labelNames: ['listener'],
       registers,
     });
-    this.reloads = new Counter({
+    this.reloads = new CounterImpl({
       name: 'agentcage_proxy_policy_reloads_total',
       help: 'Policy reload attempts, by result.',
       labelNames: ['result'],
       registers,
     });
-    this.frames = new Counter({
+    this.frames = new CounterImpl({
       name: 'agentcage_proxy_websocket_frames_total',
       help: 'WebSocket messages inspected, by direction and decision.',
       labelNames: ['direction', 'decision'],
       registers,
     });
-    this.policyGeneration = new Gauge({
+    this.policyGeneration = new GaugeImpl({
       name: 'agentcage_proxy_policy_generation',
       help: 'How many policies have been loaded since start (1 after start).',
       registers,
@@ -150,7 +153,7 @@ export class ProxyMetrics {
 function registerProcessMetrics(registry: Registry): () => void {
   const registers = [registry];
   const started = Date.now() / 1000 - process.uptime();
-  new Gauge({
+  new GaugeImpl({
     name: 'process_resident_memory_bytes',
     help: 'Resident memory size in bytes.',
     registers,
@@ -158,7 +161,7 @@ function registerProcessMetrics(registry: Registry): () => void {
       this.set(process.memoryUsage.rss());
     },
   });
-  new Gauge({
+  new GaugeImpl({
     name: 'process_start_time_seconds',
     help: 'Start time of the process since the Unix epoch in seconds.',
     registers,
@@ -166,7 +169,7 @@ function registerProcessMetrics(registry: Registry): () => void {
       this.set(Math.round(started));
     },
   });
-  new Counter({
+  new CounterImpl({
     name: 'process_cpu_seconds_total',
     help: 'User and system CPU time spent in seconds.',
     registers,
@@ -176,7 +179,7 @@ function registerProcessMetrics(registry: Registry): () => void {
       this.inc((u.user + u.system) / 1e6);
     },
   });
-  new Gauge({
+  new GaugeImpl({
     name: 'nodejs_heap_size_used_bytes',
     help: 'V8 heap in use, in bytes.',
     registers,
@@ -186,7 +189,7 @@ function registerProcessMetrics(registry: Registry): () => void {
   });
   const lag = monitorEventLoopDelay({ resolution: 20 });
   lag.enable();
-  new Gauge({
+  new GaugeImpl({
     name: 'nodejs_eventloop_lag_p99_seconds',
     help: '99th percentile event loop delay since the last scrape, in seconds.',
     registers,
