@@ -6,7 +6,7 @@
 # Images (all localhost/, built with --pull=never):
 #   agentcage-node-base:20          FROM scratch: host's /usr/bin/node + its libs, user cage 10001
 #   agentcage-debian-base:bookworm  debootstrap minbase + iptables iproute2 dnsmasq-base curl ...
-#   agentcage-proxy:dev             proxy-image/Containerfile, bundle build/proxy/proxy.mjs
+#   agentcage-proxy:dev             proxy-image/Containerfile, bundle build/proxy/*.mjs
 #   agentcage-operator:dev          operator/Containerfile, bundle build/operator/agentcage.mjs
 #   agentcage-dns:dev               dns-image/Containerfile (dnsmasq, JSON audit on stdout, :5353)
 #   agentcage-agent-demo:dev        scripts/images/agent-demo.Containerfile (debian + node 20)
@@ -217,10 +217,11 @@ if wants proxy; then
     built+=("$PROXY skipped -")
   else
     t=$(date +%s.%N)
-    # No comments or whitespace: V8 keeps the whole source in the heap, and a comment with a
-    # character past U+00FF (zod has one) makes it two bytes a character (about 2.5 MB of heap).
-    bundle "$entry" build/proxy/proxy.mjs --minify-whitespace
-    stage "$work/proxy" proxy-image/Containerfile build/proxy/proxy.mjs
+    # proxy.mjs and the chunks it loads (the schema check is its own file): scripts/bundle-proxy.ts,
+    # the one build definition the bench and the tests use too.
+    [ -x node_modules/.bin/tsx ] || die "node_modules/.bin/tsx is missing: run npm ci"
+    node --import tsx scripts/bundle-proxy.ts build/proxy "$entry" >/dev/null
+    stage "$work/proxy" proxy-image/Containerfile build/proxy/*.mjs
     pbuild --build-arg "BASE=$proxy_base" -f proxy-image/Containerfile -t "$PROXY" "$work/proxy"
     built+=("$PROXY built $(elapsed "$t")")
   fi

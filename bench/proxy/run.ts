@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync, chownSyn
 import net from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+import { bundleProxy } from '../../scripts/bundle-proxy.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
@@ -283,20 +283,7 @@ async function main(): Promise<void> {
       name: 'agentcage',
       note: 'every inspector on, intercepting',
       start: async () => {
-        const bundle = join(dir, 'proxy.mjs');
-        await build({
-          entryPoints: [join(root, 'proxy-image/src/main.ts')],
-          bundle: true,
-          platform: 'node',
-          format: 'esm',
-          target: 'node20',
-          outfile: bundle,
-          minifyWhitespace: true, // as scripts/build-images.sh bundles the proxy
-          logLevel: 'silent',
-          banner: {
-            js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
-          },
-        });
+        const bundle = await bundleProxy(join(dir, 'proxy')); // as scripts/build-images.sh does
         const secret = join(dir, 'API_KEY');
         writeFileSync(secret, 'sk-bench-real-value-0123456789abcdef');
         const policy = join(dir, 'policy.json');

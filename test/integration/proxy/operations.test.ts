@@ -6,7 +6,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
-import { build } from 'esbuild';
+import { bundleProxy } from '../../../scripts/bundle-proxy.ts';
 import { parsePolicy } from '../../../operator/api/policy.ts';
 import { ValidationError } from '../../../operator/api/validation.ts';
 import { checkPolicyInChild } from '../../../proxy-image/src/policy/isolated-parse.ts';
@@ -294,21 +294,8 @@ describe('proxy operations', function () {
     let dir: string;
     before(async () => {
       dir = tempDir();
-      bundle = join(dir, 'proxy.mjs');
-      // The same bundle scripts/build-images.sh puts at /app/proxy.mjs.
-      await build({
-        entryPoints: ['proxy-image/src/main.ts'],
-        bundle: true,
-        platform: 'node',
-        format: 'esm',
-        target: 'node20',
-        outfile: bundle,
-        minifyWhitespace: true,
-        logLevel: 'silent',
-        banner: {
-          js: "import { createRequire as __agentcageCreateRequire } from 'node:module'; const require = __agentcageCreateRequire(import.meta.url);",
-        },
-      });
+      // The same files scripts/build-images.sh puts in /app.
+      bundle = await bundleProxy(join(dir, 'bundle'));
     });
 
     const run = (args: string[]): ChildProcess =>
