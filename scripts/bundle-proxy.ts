@@ -4,7 +4,7 @@
 // whole source in the heap, and zod was 600 KB of a 1 MB bundle (2 to 3 MB of RSS, bench/proxy).
 //
 //   node --import tsx scripts/bundle-proxy.ts OUTDIR [ENTRY]    writes OUTDIR/proxy.mjs and its chunks
-import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
@@ -41,6 +41,23 @@ export async function bundleProxy(outdir: string, entry: string = PROXY_ENTRY): 
 /** The files a bundle consists of (what the image copies). */
 export function bundleFiles(outdir: string): string[] {
   return readdirSync(outdir).filter((f) => f.endsWith('.mjs'));
+}
+
+/** The files node loads when it starts `main`: it and its static imports, transitively. */
+export function loadedAtStart(outdir: string, main = 'proxy.mjs'): string[] {
+  const seen = new Set<string>();
+  const visit = (f: string) => {
+    if (seen.has(f)) return;
+    seen.add(f);
+    const text = readFileSync(join(outdir, f), 'latin1');
+    // import{a}from"./x.mjs", import"./x.mjs", export{a}from"./x.mjs"; never import("./x.mjs")
+    for (const m of text.matchAll(
+      /\b(?:import|export)\s*(?:[\w$*{}\s,]+from\s*)?["']\.\/([\w.-]+\.mjs)["']/g,
+    ))
+      visit(m[1]);
+  };
+  visit(main);
+  return [...seen];
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {

@@ -28,7 +28,6 @@ import { sendRefusalRaw, type Refusal } from './respond.ts';
 import { buildState, type ProxyState } from './state.ts';
 import { parseAbsoluteUrl, parseAuthority } from './target.ts';
 import { handleConnect, handleTransparentTls, sniHost, TUNNEL, type TunnelSocket } from './tunnel.ts';
-import { createAgentSideServer, handleUpgrade } from './websocket.ts';
 
 export interface Address {
   host: string;
@@ -103,7 +102,11 @@ export class ProxyServer implements Core {
   private transparentTls?: net.Server;
   private metricsServer?: http.Server;
   private readonly metricsDeny?: BlockList;
-  private readonly wss: WebSocketServer;
+  /** ws and the relay load on the first upgrade (see upgrade) */
+  private websocket?: Promise<{
+    wss: WebSocketServer;
+    handle: typeof import('./websocket.ts').handleUpgrade;
+  }>;
   private readonly sockets = new Set<Duplex>();
   private watcher?: FileWatcher;
   private reloading: Promise<boolean> | undefined;
@@ -130,7 +133,6 @@ export class ProxyServer implements Core {
     this.buildInspectors = opts.buildInspectors ?? defaultBuildInspectors;
     this.defaults = opts.transparentDefaultPorts ?? { http: 80, https: 443 };
     this.leafs = new LeafContexts(this.ca, () => this.metrics.certificatesMinted.inc());
-    this.wss = createAgentSideServer();
     const serverOpts: http.ServerOptions = {
       maxHeaderSize: opts.maxHeaderSize ?? 16 * 1024,
       headersTimeout: opts.headersTimeoutMs ?? 30_000,
@@ -369,7 +371,7 @@ export class ProxyServer implements Core {
     const target = parseAbsoluteUrl(req.url ?? '');
     if (!target)
       return this.refuseUpgrade(socket, 'request target is not an absolute http(s) URL', 'forward');
-    handleUpgrade(this, this.wss, req, socket, head, { ...target, listener: 'forward' });
+    this.upgrade(req, socket, head, { ...target, listener: 'forward' });
   }
 
   /** Requests inside an intercepted (or plain) tunnel: the tunnel fixed the host. */
@@ -434,7 +436,7 @@ export class ProxyServer implements Core {
     const t = this.tunnelTarget(req);
     const info = (req.socket as TunnelSocket)[TUNNEL];
     if ('status' in t) return this.refuseUpgrade(socket, t.reason, info?.listener ?? 'forward', t.host);
-    handleUpgrade(this, this.wss, req, socket, head, t);
+    this.upgrade(req, socket, head, t);
   }
 
   /** Transparent port 80: the Host header is the only statement of the destination. */
@@ -480,7 +482,26 @@ export class ProxyServer implements Core {
   private onTransparentUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
     const t = this.transparentTarget(req);
     if ('status' in t) return this.refuseUpgrade(socket, t.reason, 'transparent', t.host);
-    handleUpgrade(this, this.wss, req, socket, head, t);
+    this.upgrade(req, socket, head, t);
+  }
+
+  /**
+   * WebSocket relaying (ws and websocket.ts) is loaded on the first upgrade: a cage that never
+   * opens a WebSocket does not keep that code in its heap (about 1 MB). Node holds the socket's
+   * bytes meanwhile (an upgraded socket is neither flowing nor reading into a listener).
+   */
+  private upgrade(req: IncomingMessage, socket: Socket, head: Buffer, t: RequestTarget): void {
+    this.websocket ??= import('./websocket.ts').then((m) => ({
+      wss: m.createAgentSideServer(),
+      handle: m.handleUpgrade,
+    }));
+    this.websocket.then(
+      ({ wss, handle }) => handle(this, wss, req, socket, head, t),
+      (e: Error) => {
+        this.log('error', 'websocket relay could not load', { error: e.message });
+        socket.destroy();
+      },
+    );
   }
 
   private refuseUpgrade(socket: Duplex, reason: string, listener: Listener, host?: string): void {

@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import { join } from 'node:path';
-import { bundleProxy } from '../../../scripts/bundle-proxy.ts';
+import { basename, dirname, join } from 'node:path';
+import { bundleFiles, bundleProxy, loadedAtStart } from '../../../scripts/bundle-proxy.ts';
 import { parsePolicy } from '../../../operator/api/policy.ts';
 import { ValidationError } from '../../../operator/api/validation.ts';
 import { checkPolicyInChild } from '../../../proxy-image/src/policy/isolated-parse.ts';
@@ -387,6 +387,23 @@ describe('proxy operations', function () {
         assert.match(stderr, /zod in this thread: false/);
       } finally {
         child.kill('SIGKILL');
+      }
+    });
+
+    it('keeps zod and ws out of what the proxy loads at start: each is a chunk loaded only when used', () => {
+      // V8 holds a loaded script's whole source: what node loads at start, the proxy carries.
+      const outdir = dirname(bundle);
+      const atStart = loadedAtStart(outdir);
+      assert.ok(atStart.length >= 1 && atStart[0] === basename(bundle));
+      const text = (f: string) => readFileSync(join(outdir, f), 'latin1');
+      for (const [what, mark] of [
+        ['zod', 'ZodError'],
+        ['ws', 'Sec-WebSocket-Accept'],
+      ]) {
+        for (const f of atStart)
+          assert.ok(!text(f).includes(mark), `${what} is in ${f}, which loads at start`);
+        const lazy = bundleFiles(outdir).filter((f) => !atStart.includes(f) && text(f).includes(mark));
+        assert.equal(lazy.length, 1, `${what} is in one chunk of its own`);
       }
     });
 
