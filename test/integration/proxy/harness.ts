@@ -115,6 +115,14 @@ function handler(seen: Upstream['seen']) {
         setTimeout(() => req.socket.destroy(), 50);
         return;
       }
+      if (path.startsWith('/kill-sized/')) {
+        // Announces N bytes, sends a third of them, then the connection dies.
+        const size = Number(path.slice(12));
+        res.writeHead(200, { 'content-type': 'text/plain', 'content-length': size });
+        res.write(Buffer.alloc(Math.floor(size / 3), 'z'));
+        setTimeout(() => req.socket.destroy(), 50);
+        return;
+      }
       if (path === '/stream') {
         res.writeHead(200, { 'content-type': 'text/plain' });
         // The real value split across writes: the redactor must catch it across chunk edges.

@@ -103,6 +103,38 @@ describe('proxy robustness: malformed requests, slow clients, dying upstreams', 
     for (const l of cut) assert.match(String(l.reason), /mid-response/);
   });
 
+  it('a Content-Length body cut short never reaches the agent as complete', async () => {
+    for (const scheme of ['http', 'https'] as const) {
+      const port = scheme === 'http' ? rig.up.httpPort : rig.up.httpsPort;
+      // Streamed to the agent (over 16 KiB): the agent's transfer is cut, not ended cleanly.
+      const big = await curl([
+        '-x',
+        rig.proxyUrl,
+        '--cacert',
+        rig.caPath,
+        `${scheme}://api.test:${port}/kill-sized/90000`,
+      ]);
+      assert.notEqual(big.code, 0, `${scheme}: curl reports the cut`);
+      assert.ok(big.body.length < 90000, `${scheme}: ${big.body.length} bytes, not the announced 90000`);
+      // Held whole for redaction (16 KiB or less): nothing was sent yet, so the agent gets a 502.
+      const small = await curl([
+        '-x',
+        rig.proxyUrl,
+        '--cacert',
+        rig.caPath,
+        `${scheme}://api.test:${port}/kill-sized/9000`,
+      ]);
+      assert.equal(small.status, 502, `${scheme}: ${small.body}`);
+      assert.equal(jsonBody(small.body).error, 'upstream-error');
+    }
+    await ok();
+    const audited = rig.auditLines().filter((l) => String(l.path).startsWith('/kill-sized/'));
+    assert.equal(audited.length, 4);
+    for (const l of audited)
+      if (l.path === '/kill-sized/9000') assert.equal(l.decision, 'error');
+      else assert.match(String(l.reason), /mid-response/);
+  });
+
   it('an upstream answering garbage or a header node cannot relay gives a 502; the proxy stays up', async () => {
     const answers = [
       'HTTP/1.1 200 OK\r\nX-Bad: a\x01b\r\nContent-Length: 2\r\n\r\nok',
