@@ -3,7 +3,8 @@
 // resident memory under load (bench/proxy). A worker thread was tried first: what it left in
 // the proxy's malloc arenas cost as much as zod itself. The child runs this same script (in the
 // image, the bundle) with CHECK_FLAG: the check below answers on stdout and exits before
-// anything after it in the bundle (the CLI) runs.
+// anything after it in the bundle (the CLI) runs. In the bundle, the schema and zod are a chunk
+// of their own (scripts/bundle-proxy.ts) that only the child loads.
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
