@@ -4,7 +4,7 @@
 // whole source in the heap, and zod was 600 KB of a 1 MB bundle (2 to 3 MB of RSS, bench/proxy).
 //
 //   node --import tsx scripts/bundle-proxy.ts OUTDIR [ENTRY]    writes OUTDIR/proxy.mjs and its chunks
-import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
@@ -14,6 +14,13 @@ export const PROXY_ENTRY = join(root, 'proxy-image/src/main.ts');
 
 /** Bundles the proxy into `outdir` (emptied first: chunk names carry hashes); returns proxy.mjs. */
 export async function bundleProxy(outdir: string, entry: string = PROXY_ENTRY): Promise<string> {
+  // Emptied, so only a directory that holds nothing but a bundle's files (a typo must not wipe
+  // anything else).
+  const stray = existsSync(outdir) ? readdirSync(outdir).filter((f) => !f.endsWith('.mjs')) : [];
+  if (stray.length > 0)
+    throw new Error(
+      `${outdir} holds more than a proxy bundle (${stray.slice(0, 3).join(', ')}): give an empty or bundle-only directory`,
+    );
   rmSync(outdir, { recursive: true, force: true });
   mkdirSync(outdir, { recursive: true });
   await build({
