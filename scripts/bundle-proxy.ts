@@ -73,6 +73,11 @@ if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1]
     process.stderr.write('usage: node --import tsx scripts/bundle-proxy.ts OUTDIR [ENTRY]\n');
     process.exit(2);
   }
-  const main = await bundleProxy(resolve(outdir), entry ? resolve(entry) : undefined);
-  process.stdout.write(`${main} (${bundleFiles(resolve(outdir)).join(', ')})\n`);
+  try {
+    const main = await bundleProxy(resolve(outdir), entry ? resolve(entry) : undefined);
+    process.stdout.write(`${main} (${bundleFiles(resolve(outdir)).join(', ')})\n`);
+  } catch (e) {
+    process.stderr.write(`bundle-proxy: ${(e as Error).message}\n`);
+    process.exit(1);
+  }
 }
