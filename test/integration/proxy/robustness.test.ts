@@ -106,24 +106,14 @@ describe('proxy robustness: malformed requests, slow clients, dying upstreams', 
   it('a Content-Length body cut short never reaches the agent as complete', async () => {
     for (const scheme of ['http', 'https'] as const) {
       const port = scheme === 'http' ? rig.up.httpPort : rig.up.httpsPort;
+      const fetchCut = (size: number) =>
+        curl(['-x', rig.proxyUrl, '--cacert', rig.caPath, `${scheme}://api.test:${port}/kill-sized/${size}`]);
       // Streamed to the agent (over 16 KiB): the agent's transfer is cut, not ended cleanly.
-      const big = await curl([
-        '-x',
-        rig.proxyUrl,
-        '--cacert',
-        rig.caPath,
-        `${scheme}://api.test:${port}/kill-sized/90000`,
-      ]);
+      const big = await fetchCut(90000);
       assert.notEqual(big.code, 0, `${scheme}: curl reports the cut`);
       assert.ok(big.body.length < 90000, `${scheme}: ${big.body.length} bytes, not the announced 90000`);
       // Held whole for redaction (16 KiB or less): nothing was sent yet, so the agent gets a 502.
-      const small = await curl([
-        '-x',
-        rig.proxyUrl,
-        '--cacert',
-        rig.caPath,
-        `${scheme}://api.test:${port}/kill-sized/9000`,
-      ]);
+      const small = await fetchCut(9000);
       assert.equal(small.status, 502, `${scheme}: ${small.body}`);
       assert.equal(jsonBody(small.body).error, 'upstream-error');
     }
