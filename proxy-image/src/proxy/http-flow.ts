@@ -147,6 +147,14 @@ export function handleRequest(core: Core, req: IncomingMessage, res: ServerRespo
   });
 }
 
+/**
+ * Whether a part the redactor returned is still the volatile input's memory (it hands back views
+ * of its input where nothing was replaced), so it is valid only while that input is.
+ */
+function isVolatilePart(part: Buffer, volatileInput: Buffer | undefined): boolean {
+  return volatileInput !== undefined && part.buffer === volatileInput.buffer;
+}
+
 class Exchange implements ResponseHandler {
   private readonly started = Date.now();
   private readonly pairs: HeaderPair[];
@@ -486,7 +494,7 @@ class Exchange implements ResponseHandler {
         let size = 0;
         const keep = (out: Buffer[], from: Buffer | undefined) => {
           for (const b of out) {
-            parts.push(from !== undefined && b.buffer === from.buffer ? Buffer.from(b) : b);
+            parts.push(isVolatilePart(b, from) ? Buffer.from(b) : b);
             size += b.length;
           }
         };
@@ -538,8 +546,7 @@ class Exchange implements ResponseHandler {
   private outAll(parts: readonly Buffer[], volatileFrom: Buffer | undefined): boolean {
     let flowing = true;
     for (const p of parts)
-      if (p.length > 0)
-        flowing = this.out(p, volatileFrom !== undefined && p.buffer === volatileFrom.buffer) && flowing;
+      if (p.length > 0) flowing = this.out(p, isVolatilePart(p, volatileFrom)) && flowing;
     return flowing;
   }
 
