@@ -46,6 +46,8 @@ export interface OriginOptions {
   /** no byte from the server for this long while a response is awaited or read: ETIMEDOUT */
   responseTimeoutMs?: number;
   maxIdle?: number;
+  /** how often idle connections the last period did not need are closed (see trimIdle) */
+  idleTrimMs?: number;
 }
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -54,6 +56,7 @@ const PATH_BAD = /[^\x21-\x7e\x80-\xff]/;
 /** RFC 9110 9.2.2: safe to send again when a reused connection died before any answer */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 const MAX_HEADER_BYTES = 16 * 1024;
+const IDLE_TRIM_MS = 5_000;
 /**
  * Every upstream socket reads into this one buffer (net's `onread`): no read buffer per socket
  * read, which at 64 KiB responses was about 5 MB of peak RSS waiting for the garbage collector.
@@ -394,6 +397,9 @@ export class OriginPool {
   private readonly all = new Set<Connection>();
   private session: Buffer | undefined;
   private closing = false;
+  /** the fewest idle connections there were at once since the last trim */
+  private fewestIdle = 0;
+  private trimTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: OriginOptions) {
     this.idleTimeoutMs = o.idleTimeoutMs ?? 30_000;
@@ -408,6 +414,7 @@ export class OriginPool {
     if (ex.done) return;
     let conn = this.idleConns.pop();
     while (conn !== undefined && !conn.reusable) conn = this.idleConns.pop();
+    if (this.idleConns.length < this.fewestIdle) this.fewestIdle = this.idleConns.length;
     if (conn !== undefined) conn.start(ex);
     else this.connectFor(ex);
   }
@@ -471,6 +478,25 @@ export class OriginPool {
     }
     conn.idle();
     this.idleConns.push(conn);
+    this.trimTimer ??= setInterval(() => this.trimIdle(), this.o.idleTrimMs ?? IDLE_TRIM_MS).unref();
+  }
+
+  /**
+   * Closes the idle connections that no request needed during the last period, oldest first,
+   * but one. A TLS connection holds about 130 KiB of node's native buffers: after a burst of
+   * 50 concurrent requests, the 49 connections a single agent no longer needs would otherwise
+   * stay open for the whole idle timeout. A lone client keeps its connection.
+   */
+  private trimIdle(): void {
+    const surplus = Math.min(this.fewestIdle, this.idleConns.length) - 1;
+    if (surplus > 0) for (const c of this.idleConns.splice(0, surplus)) c.destroy();
+    this.fewestIdle = this.idleConns.length;
+    if (this.idleConns.length === 0) this.stopTrim();
+  }
+
+  private stopTrim(): void {
+    clearInterval(this.trimTimer);
+    this.trimTimer = undefined;
   }
 
   forget(conn: Connection): void {
@@ -482,12 +508,14 @@ export class OriginPool {
   /** Closes idle connections now; busy ones close when their response is done. */
   close(): void {
     this.closing = true;
+    this.stopTrim();
     for (const c of this.idleConns.splice(0)) c.destroy();
   }
 
   /** Closes every connection, busy or not. */
   destroy(): void {
     this.closing = true;
+    this.stopTrim();
     for (const c of [...this.all]) c.destroy();
     this.idleConns.length = 0;
   }

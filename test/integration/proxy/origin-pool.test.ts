@@ -298,6 +298,50 @@ describe('upstream client (OriginPool)', () => {
     srv.close();
   });
 
+  it('closes the idle connections a period did not need, keeping one; steady concurrency keeps all of its own', async () => {
+    let opened = 0;
+    let open = 0;
+    const srv = http.createServer({ keepAliveTimeout: 60_000 }, (_q, res) => {
+      setTimeout(() => res.end('ok'), 20); // long enough for concurrent requests to overlap
+    });
+    srv.on('connection', (sock) => {
+      opened++;
+      open++;
+      sock.on('close', () => open--);
+    });
+    srv.listen(0, '127.0.0.1');
+    await once(srv, 'listening');
+    const pool = poolFor((srv.address() as AddressInfo).port, { idleTrimMs: 100 });
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    const wave = async () => {
+      const rs = await Promise.all([1, 2, 3, 4, 5].map(() => send(pool)));
+      for (const r of rs) assert.equal(r.error, undefined);
+    };
+    // Five at once, with pauses of varied length that all five sit idle in (a trim lands in
+    // some of them), for several trim periods: the same five connections throughout.
+    const until = Date.now() + 600;
+    for (let i = 0; Date.now() < until; i++) {
+      await wave();
+      await sleep([10, 40, 70][i % 3]);
+    }
+    assert.equal(opened, 5);
+    await sleep(20);
+    assert.equal(open, 5, 'no connection the load kept using was closed');
+    // One client left: within two periods the four it does not need are closed.
+    const seqUntil = Date.now() + 350;
+    while (Date.now() < seqUntil) assert.equal((await send(pool)).error, undefined);
+    await sleep(20);
+    assert.ok(open <= 2, `${open} connections still open for one sequential client`);
+    assert.equal(opened, 5, 'the sequential client reused a pooled connection');
+    // Nothing at all: the last connection stays until the idle timeout (30 s here).
+    await sleep(350);
+    assert.equal(open, 1);
+    assert.equal((await send(pool)).error, undefined);
+    assert.equal(opened, 5);
+    pool.destroy();
+    srv.close();
+  });
+
   it('keeps concurrent responses apart (one read buffer is shared by every connection)', async () => {
     const srv = http.createServer((q, res) => res.end(Buffer.alloc(200_000, q.url!.slice(1))));
     srv.listen(0, '127.0.0.1');
