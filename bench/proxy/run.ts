@@ -155,6 +155,17 @@ function imageEnv(): Record<string, string> {
   return env;
 }
 
+/**
+ * The image's environment, without node's settings from this shell, which the image does not
+ * have: NODE_EXTRA_CA_CERTS (set on these machines) makes node parse a whole CA bundle at start,
+ * about 1 MB of RSS.
+ */
+function imageOnlyEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const k of Object.keys(process.env)) if (k.startsWith('NODE_')) env[k] = undefined;
+  return { ...env, ...imageEnv() };
+}
+
 const LOAD_CORE = '0';
 const PROXY_CORE = '1';
 
@@ -319,12 +330,13 @@ async function main(): Promise<void> {
         );
         const port = await freePort();
         const child = spawnPinned(
-          process.execPath,
+          // BENCH_PROXY_NODE: another node binary for the proxy (to compare node releases).
+          process.env.BENCH_PROXY_NODE ?? process.execPath,
           [bundle, '--policy', policy, '--listen', `127.0.0.1:${port}`, '--metrics', '127.0.0.1:0',
             '--ca-dir', join(dir, 'ca'), '--audit', join(dir, 'audit.jsonl')], // prettier-ignore
           join(dir, 'agentcage.log'),
           // The image's heap settings (proxy-image/Containerfile), so the figures are the image's.
-          imageEnv(),
+          imageOnlyEnv(),
         );
         await waitForPort(port, 'agentcage proxy');
         return { url: `http://127.0.0.1:${port}`, pid: child.pid, stop: () => stopChild(child) };
@@ -435,7 +447,10 @@ async function main(): Promise<void> {
     `\nProxy benchmark, ${args.duration} s per run, proxy on core ${PROXY_CORE}, load+upstream on core ${LOAD_CORE}`,
   );
   const env = Object.entries(imageEnv()).map(([k, v]) => `${k}="${v}"`);
-  console.log(`agentcage runs with the image's environment: ${env.join(' ')} (proxy-image/Containerfile)`);
+  console.log(
+    `agentcage runs with the image's environment: ${env.join(' ')} (proxy-image/Containerfile; no other NODE_* variable)` +
+      (process.env.BENCH_PROXY_NODE ? `, on ${process.env.BENCH_PROXY_NODE}` : ''),
+  );
   console.log(
     `load average at the end: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`,
   );
