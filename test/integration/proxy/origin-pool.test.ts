@@ -311,30 +311,32 @@ describe('upstream client (OriginPool)', () => {
     });
     srv.listen(0, '127.0.0.1');
     await once(srv, 'listening');
-    const pool = poolFor((srv.address() as AddressInfo).port, { idleTrimMs: 100 });
+    // Every period holds a wave below with a wide margin (a wave and its pause take about
+    // 175 ms), even on a slow machine; most of the time all five sit idle, so a trim that
+    // ignored the waves would close some of them.
+    const pool = poolFor((srv.address() as AddressInfo).port, { idleTrimMs: 400 });
     const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
     const wave = async () => {
       const rs = await Promise.all([1, 2, 3, 4, 5].map(() => send(pool)));
       for (const r of rs) assert.equal(r.error, undefined);
     };
-    // Five at once, with pauses of varied length that all five sit idle in (a trim lands in
-    // some of them), for several trim periods: the same five connections throughout.
-    const until = Date.now() + 600;
-    for (let i = 0; Date.now() < until; i++) {
+    // Five at once, for three trim periods: the same five connections throughout.
+    const until = Date.now() + 1300;
+    while (Date.now() < until) {
       await wave();
-      await sleep([10, 40, 70][i % 3]);
+      await sleep(150);
     }
     assert.equal(opened, 5);
     await sleep(20);
     assert.equal(open, 5, 'no connection the load kept using was closed');
     // One client left: within two periods the four it does not need are closed.
-    const seqUntil = Date.now() + 350;
+    const seqUntil = Date.now() + 900;
     while (Date.now() < seqUntil) assert.equal((await send(pool)).error, undefined);
     await sleep(20);
     assert.ok(open <= 2, `${open} connections still open for one sequential client`);
     assert.equal(opened, 5, 'the sequential client reused a pooled connection');
     // Nothing at all: the last connection stays until the idle timeout (30 s here).
-    await sleep(350);
+    await sleep(900);
     assert.equal(open, 1);
     assert.equal((await send(pool)).error, undefined);
     assert.equal(opened, 5);
